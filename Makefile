@@ -1,0 +1,70 @@
+# The Makefile is the interface: every target bootstraps what it needs on a fresh clone.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= eu-west-2
+export SAM_CLI_TELEMETRY := 0
+
+REPLAY ?= 24h
+RUN_ARGS ?=
+
+.PHONY: help venv run test lint fmt typecheck validate pytest shell-test bench build deploy image push-image run-job clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+$(SAM):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q 'aws-sam-cli>=1.120'
+
+venv: $(STAMP) ## create .venv with everything installed
+
+run: $(STAMP) ## run the whole system locally (embedded AWS, webhook, schedules, Slack sink)
+	$(BIN)/batchcron local --replay $(REPLAY) $(RUN_ARGS)
+
+test: lint pytest shell-test ## everything CI runs
+
+lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, shellcheck, hadolint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions/
+	$(SAM) validate --lint --template template.yaml
+	@if ls batch_image/*.sh >/dev/null 2>&1; then $(BIN)/shellcheck -x batch_image/*.sh; fi
+	@if [ -f batch_image/Dockerfile ]; then $(BIN)/hadolint batch_image/Dockerfile; fi
+
+fmt: $(STAMP) ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+shell-test: $(STAMP) ## bats tests for batch_image scripts
+	@if ls tests/batch_image/*.bats >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bats tests/batch_image; fi
+
+bench: $(STAMP) ## measure batchcron against its limits -> bench/results.md
+	$(BIN)/python -m bench
+
+build: $(SAM) ## sam build (needs python3.12 on PATH)
+	$(SAM) build
+
+deploy: build ## sam deploy (guided the first time)
+	$(SAM) deploy $(if $(wildcard samconfig.toml),,--guided)
+
+clean: ## remove build output and virtualenvs
+	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
