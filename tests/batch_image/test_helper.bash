@@ -1,0 +1,49 @@
+# Shared setup for the batch_image bats tests: a temp work dir, fakes on PATH, a clean env.
+
+BATCH_IMAGE_DIR=$(cd "$BATS_TEST_DIRNAME/../../batch_image" && pwd)
+FAKES_DIR="$BATS_TEST_DIRNAME/fakes"
+
+# Puts the fake under each given name first on PATH and starts from a clean environment.
+use_fakes() {
+	export FAKE_STATE_DIR="$BATS_TEST_TMPDIR/state"
+	WORK_DIR="$BATS_TEST_TMPDIR/work"
+	mkdir -p "$FAKE_STATE_DIR/s3" "$BATS_TEST_TMPDIR/bin" "$WORK_DIR"
+	: >"$FAKE_STATE_DIR/calls.log"
+	local tool
+	for tool in "$@"; do
+		cp "$FAKES_DIR/fake" "$BATS_TEST_TMPDIR/bin/$tool"
+	done
+	export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+	unset GITHUB_TOKEN GITHUB_ORG GIT_REF REBUILD SKIP_PUSH LOG_S3_URL AWS_BATCH_JOB_ID \
+		BATCH_FILE_URL BATCH_FILE_SHA256 ALLOWED_BATCH_FILE_URL_PREFIXES BATCHCRON_JOB BATCHCRON_RUN_ID
+	cd "$WORK_DIR" || return 1
+}
+
+# Makes calls matching the glob do action (see fakes/fake).
+fake_on() {
+	printf '%s|%s\n' "$1" "$2" >>"$FAKE_STATE_DIR/actions"
+}
+
+calls() {
+	cat "$FAKE_STATE_DIR/calls.log"
+}
+
+# Just the make calls, one per line, e.g. "make init".
+make_calls() {
+	grep '^make' "$FAKE_STATE_DIR/calls.log" || true
+}
+
+refute_called() {
+	if grep -q "^$1" "$FAKE_STATE_DIR/calls.log"; then
+		echo "expected no '$1' call, got:" >&2
+		calls >&2
+		return 1
+	fi
+}
+
+assert_equal() {
+	if [[ "$1" != "$2" ]]; then
+		printf 'expected: %s\nactual:   %s\n' "$2" "$1" >&2
+		return 1
+	fi
+}
