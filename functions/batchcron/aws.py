@@ -1,0 +1,61 @@
+"""boto3 clients: created lazily on first use and cached (never at import time)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+@cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
+
+
+def _client(service: str, **config: Any) -> Any:
+    from botocore.config import Config
+
+    return _session().client(service, config=Config(**config))
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return _client(
+        "dynamodb",
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=2,
+        read_timeout=5,
+    )
+
+
+@cache
+def batch(patient: bool = True) -> BatchClient:
+    """Batch client. Patient (dispatcher): adaptive retries ride out throttling storms.
+    Impatient (webhook): a few quick retries, so a reply comes well inside GitHub's 10 s."""
+    if patient:
+        retries = {"mode": "adaptive", "max_attempts": 10}
+        return _client("batch", retries=retries, connect_timeout=3, read_timeout=10)
+    retries = {"mode": "standard", "max_attempts": 3}
+    return _client("batch", retries=retries, connect_timeout=1, read_timeout=2)
+
+
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    return _client(
+        "secretsmanager",
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=2,
+        read_timeout=3,
+    )
+
+
+def reset() -> None:
+    """Forget cached clients (tests that switch endpoints or mocks)."""
+    for factory in (_session, dynamodb, batch, secretsmanager):
+        factory.cache_clear()

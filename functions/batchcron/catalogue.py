@@ -1,0 +1,448 @@
+"""The job catalogue (`jobs.yaml`): pydantic models, loading and error reporting.
+
+Every error names the job and the field, and the line in the file where it can.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from batchcron.schedule import ScheduleError, normalise, zone
+
+JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_LIKE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY", re.IGNORECASE)
+# Variables batchcron sets itself; a job may not override them.
+RESERVED_ENV = frozenset(
+    {
+        "REPOSITORY",
+        "GITHUB_ORG",
+        "BATCH_FILE_URL",
+        "BATCH_FILE_SHA256",
+        "GIT_REF",
+        "BATCHCRON_JOB",
+        "BATCHCRON_RUN_ID",
+        "GITHUB_TOKEN",
+    }
+)
+BUILTIN_SCRIPTS = {"pipeline": "pipeline_run.sh", "builder": "builder_run.sh"}
+
+# Fargate's valid vCPU -> memory (MiB) combinations.
+FARGATE_MEMORY: dict[float, range | tuple[int, ...]] = {
+    0.25: (512, 1024, 2048),
+    0.5: range(1024, 4096 + 1, 1024),
+    1: range(2048, 8192 + 1, 1024),
+    2: range(4096, 16384 + 1, 1024),
+    4: range(8192, 30720 + 1, 1024),
+    8: range(16384, 61440 + 1, 4096),
+    16: range(32768, 122880 + 1, 8192),
+}
+
+DEFAULT_JOBS_FILE = Path(__file__).resolve().parent.parent / "jobs.yaml"
+
+Concurrency = Literal["forbid", "allow", "replace", "queue"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnPush(_Strict):
+    """Which pushes trigger the job (GitHub workflow `on.push` semantics)."""
+
+    branches: tuple[str, ...] = ("main",)
+    paths: tuple[str, ...] = ()
+    paths_ignore: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_path_filter(self) -> OnPush:
+        if self.paths and self.paths_ignore:
+            raise ValueError("use either paths or paths_ignore, not both")
+        if not self.branches:
+            raise ValueError("branches must list at least one pattern")
+        return self
+
+
+class Notify(_Strict):
+    """Alert policy for the job's outcomes."""
+
+    enabled: bool = True
+    still_failing_every: int = Field(default=5, ge=0)
+    recovered: bool = True
+    slack_webhook_secret: str | None = None
+
+
+class Job(_Strict):
+    """One catalogued Batch job."""
+
+    name: str
+    repository: str
+    script: str = "pipeline"
+    script_sha256: str | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    environment: dict[str, str] = Field(default_factory=dict)
+    vcpus: float = 1
+    memory_mib: int = 2048
+    timeout_minutes: int = Field(default=720, ge=1, le=20160)
+    attempts: int = Field(default=1, ge=1, le=10)
+    job_queue: str | None = None
+    job_definition: str | None = None
+    concurrency: Concurrency = "forbid"
+    starting_deadline_minutes: int = Field(default=60, ge=1)
+    enabled: bool = True
+    on_push: OnPush | None = None
+    notify: Notify = Field(default_factory=Notify)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not JOB_NAME.match(value):
+            raise ValueError(
+                "job names are 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not REPOSITORY.match(value) or ".." in value:
+            raise ValueError("expected 'owner/name' (e.g. digital-land/parish-collection)")
+        return value
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, value: str) -> str:
+        if value in BUILTIN_SCRIPTS:
+            return value
+        if value.startswith("https://") and len(value) > len("https://"):
+            return value
+        raise ValueError("expected 'pipeline', 'builder' or an https:// URL")
+
+    @field_validator("script_sha256")
+    @classmethod
+    def _sha(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("expected 64 lower-case hex digits (sha256 of the script)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise(value)
+        except ScheduleError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        clean: dict[str, str] = {}
+        for key, item in value.items():
+            key = str(key)
+            if not ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if key in RESERVED_ENV:
+                raise ValueError(f"{key} is set by batchcron and cannot be overridden")
+            if SECRET_LIKE.search(key):
+                raise ValueError(
+                    f"{key} looks like a secret: environment values are plain text; "
+                    "inject secrets from Secrets Manager in the job definition"
+                )
+            if isinstance(item, bool):
+                clean[key] = "true" if item else "false"
+            elif isinstance(item, str | int | float):
+                clean[key] = str(item)
+            else:
+                raise ValueError(f"{key}: values must be strings or numbers")
+        return clean
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Job:
+        if self.script in BUILTIN_SCRIPTS:
+            if self.script_sha256 is not None:
+                raise ValueError("script_sha256 only applies to a script URL")
+        elif self.script_sha256 is None:
+            raise _FieldError("script_sha256", "required when script is a URL")
+        allowed = FARGATE_MEMORY.get(self.vcpus)
+        if allowed is None:
+            raise _FieldError(
+                "vcpus", f"Fargate supports {', '.join(f'{v:g}' for v in FARGATE_MEMORY)} vCPUs"
+            )
+        if self.memory_mib not in allowed:
+            raise _FieldError(
+                "memory_mib",
+                f"{self.memory_mib} MiB is not a Fargate size for {self.vcpus:g} vCPU "
+                f"({_describe_sizes(allowed)})",
+            )
+        return self
+
+    # --- derived values -------------------------------------------------------------
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def repository_name(self) -> str:
+        return self.repository.split("/", 1)[1]
+
+    @property
+    def batch_file_url(self) -> str:
+        return BUILTIN_SCRIPTS.get(self.script, self.script)
+
+
+class _FieldError(ValueError):
+    """A model-level check that belongs to one field (so the error can name it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _describe_sizes(allowed: range | tuple[int, ...]) -> str:
+    if isinstance(allowed, range):
+        return f"{allowed.start}-{allowed.stop - 1} in steps of {allowed.step}"
+    return ", ".join(str(size) for size in allowed)
+
+
+class Catalogue(BaseModel):
+    """All jobs, by name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jobs: dict[str, Job]
+    source: str = "jobs.yaml"
+
+    def get(self, name: str) -> Job:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise UnknownJobError(name, list(self.jobs)) from None
+
+    def scheduled(self) -> list[Job]:
+        """Enabled jobs with a schedule."""
+        return [job for job in self.jobs.values() if job.enabled and job.schedule]
+
+    def by_repository_name(self, name: str) -> Job | None:
+        """The job whose repository's name (after the owner) is `name`, case-insensitive."""
+        wanted = name.lower()
+        for job in self.jobs.values():
+            if job.repository_name.lower() == wanted:
+                return job
+        return None
+
+
+class UnknownJobError(KeyError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        import difflib
+
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, known, n=3)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
+        return f"unknown job {self.name!r}{hint}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One catalogue error: where and what."""
+
+    job: str | None
+    field: str | None
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        who = f"job {self.job!r}" if self.job else "catalogue"
+        what = f", field {self.field!r}" if self.field else ""
+        return f"{where}{who}{what}: {self.message}"
+
+
+class CatalogueError(ValueError):
+    """The catalogue is invalid; `problems` lists every error found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}: {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} error(s) in the job catalogue:\n{lines}")
+
+
+# --- loading ------------------------------------------------------------------------
+
+TOP_LEVEL = {"defaults", "jobs"}
+
+
+def parse_catalogue(text: str, source: str = "jobs.yaml") -> Catalogue:
+    """Validate catalogue YAML text; raise CatalogueError listing every problem."""
+    try:
+        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise CatalogueError(
+            source, [Problem(None, None, f"not valid YAML: {exc}", line)]
+        ) from None
+    lines = _key_lines(root_node)
+    problems: list[Problem] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CatalogueError(source, [Problem(None, None, "expected a mapping with 'jobs:'", 1)])
+    for key in data:
+        if key not in TOP_LEVEL:
+            problems.append(
+                Problem(
+                    None,
+                    str(key),
+                    "unknown top-level key (expected defaults, jobs)",
+                    lines.get((key,)),
+                )
+            )
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        problems.append(Problem(None, "defaults", "expected a mapping", lines.get(("defaults",))))
+        defaults = {}
+    for field in ("name", "repository"):
+        if field in defaults:
+            problems.append(
+                Problem(
+                    None, f"defaults.{field}", "cannot be a default", lines.get(("defaults", field))
+                )
+            )
+    raw_jobs = data.get("jobs")
+    if not isinstance(raw_jobs, dict) or not raw_jobs:
+        problems.append(
+            Problem(None, "jobs", "expected a mapping of job name to job", lines.get(("jobs",)))
+        )
+        raise CatalogueError(source, problems)
+
+    jobs: dict[str, Job] = {}
+    for name, raw in raw_jobs.items():
+        name = str(name)
+        if not isinstance(raw, dict):
+            problems.append(
+                Problem(name, None, "expected a mapping of fields", lines.get(("jobs", name)))
+            )
+            continue
+        if "name" in raw:
+            problems.append(
+                Problem(
+                    name, "name", "the job's name is its key", lines.get(("jobs", name, "name"))
+                )
+            )
+            continue
+        merged = _merge(defaults, raw)
+        try:
+            jobs[name] = Job.model_validate({"name": name, **merged})
+        except ValidationError as exc:
+            problems.extend(_problems(name, exc, lines, raw))
+    if problems:
+        raise CatalogueError(source, problems)
+    return Catalogue(jobs=jobs, source=source)
+
+
+def _merge(defaults: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """Job fields over defaults; mappings (environment, notify, on_push) merge one level."""
+    merged = dict(defaults)
+    for key, value in job.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _problems(
+    name: str, exc: ValidationError, lines: dict[tuple[Any, ...], int], raw: dict[str, Any]
+) -> list[Problem]:
+    found = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        ctx_error = (error.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            loc = [ctx_error.field]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        field = ".".join(loc) if loc else None
+        line = None
+        for depth in range(len(loc), 0, -1):
+            key = ("jobs", name, *loc[:depth])
+            if key in lines:
+                line = lines[key]
+                break
+            if loc[0] not in raw and ("defaults", *loc[:depth]) in lines:
+                line = lines[("defaults", *loc[:depth])]
+                break
+        else:
+            line = lines.get(("jobs", name))
+        found.append(Problem(name, field, message, line))
+    return found
+
+
+def _key_lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map each mapping-key path (as strings) to its 1-based line number."""
+    found: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*path, str(key_node.value))
+            found[key] = key_node.start_mark.line + 1
+            found.update(_key_lines(value_node, key))
+    return found
+
+
+_cache: dict[tuple[str, float], Catalogue] = {}
+
+
+def jobs_file() -> Path:
+    """The catalogue path: env JOBS_FILE, else the packaged `jobs.yaml`."""
+    return Path(os.environ.get("JOBS_FILE") or DEFAULT_JOBS_FILE)
+
+
+def load_catalogue(path: Path | str | None = None) -> Catalogue:
+    """Load and validate the catalogue (cached per file and modification time)."""
+    file = Path(path) if path is not None else jobs_file()
+    try:
+        stamp = file.stat().st_mtime
+    except FileNotFoundError:
+        raise CatalogueError(str(file), [Problem(None, None, "file not found")]) from None
+    cached = _cache.get((str(file), stamp))
+    if cached is None:
+        cached = parse_catalogue(file.read_text(encoding="utf-8"), source=str(file.name))
+        _cache.clear()
+        _cache[(str(file), stamp)] = cached
+    return cached

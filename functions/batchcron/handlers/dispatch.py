@@ -1,0 +1,66 @@
+"""DispatchFunction: an EventBridge Scheduler tick -> submit every due slot once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from batchcron.models import parse_time, utcnow
+from batchcron.observability import logger, metrics, traced
+
+
+class TickEvent(BaseModel):
+    """The tick's input. `replay_from` (optional) backfills every slot since then."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scheduled_time: datetime | None = None
+    replay_from: datetime | None = None
+    job: str | None = None
+
+    @field_validator("scheduled_time", "replay_from", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError("expected an ISO 8601 time string")
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 time: {value!r}") from None
+
+
+class BadTickError(ValueError):
+    """The tick event cannot be used; nothing was submitted."""
+
+
+def parse_tick(event: Any) -> TickEvent:
+    from pydantic import ValidationError
+
+    if not isinstance(event, dict):
+        raise BadTickError("tick event must be a JSON object")
+    try:
+        tick = TickEvent.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BadTickError(f"malformed tick event: {problems}") from None
+    if tick.replay_from and tick.scheduled_time and tick.replay_from >= tick.scheduled_time:
+        raise BadTickError("replay_from must be before scheduled_time")
+    return tick
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from batchcron.wiring import dispatcher
+
+    tick = parse_tick(event)
+    scheduled = tick.scheduled_time or utcnow()
+    logger.append_keys(scheduled_time=scheduled.isoformat())
+    result = dispatcher().tick(scheduled, replay_from=tick.replay_from, only_job=tick.job)
+    return result.summary()

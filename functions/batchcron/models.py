@@ -1,0 +1,162 @@
+"""Records of the run store: runs and per-job state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Trigger = Literal["schedule", "push", "manual"]
+
+
+class Status(StrEnum):
+    """A run's status: batchcron's own before submission, then AWS Batch's."""
+
+    CLAIMED = "CLAIMED"  # slot claimed, SubmitJob not yet confirmed
+    QUEUED = "QUEUED"  # waiting behind an active run (concurrency: queue)
+    SUPERSEDED = "SUPERSEDED"  # a newer trigger replaced this queued run
+    SKIPPED = "SKIPPED"  # previous run still active (concurrency: forbid), or paused
+    MISSED = "MISSED"  # past its starting deadline
+    SUBMIT_FAILED = "SUBMIT_FAILED"  # SubmitJob failed; retried by later ticks until the deadline
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def in_batch(self) -> bool:
+        """The run has a Batch job that may still be going."""
+        return self in IN_BATCH
+
+
+TERMINAL = frozenset(
+    {Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.MISSED, Status.SUPERSEDED}
+)
+IN_BATCH = frozenset(
+    {
+        Status.SUBMITTED,
+        Status.PENDING,
+        Status.RUNNABLE,
+        Status.STARTING,
+        Status.RUNNING,
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a trailing Z, to the millisecond (sortable as text)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ISO 8601 (Z or offset); naive input is taken as UTC."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class Attempt(BaseModel):
+    """One Batch attempt of a run."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    exit_code: int | None = None
+    reason: str | None = None
+    log_stream: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+
+
+class Alert(BaseModel):
+    """The alert a run's outcome calls for, and whether Slack has it."""
+
+    kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck
+    state: Literal["pending", "sent"] = "pending"
+    failures: int = 0
+    created_at: str | None = None
+    sent_at: str | None = None
+
+
+class Run(BaseModel):
+    """One triggered run of a job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job: str
+    run_id: str
+    trigger: Trigger
+    status: Status
+    created_at: str
+    repository: str | None = None
+    slot: str | None = None
+    git_ref: str | None = None
+    pusher: str | None = None
+    compare_url: str | None = None
+    batch_job_id: str | None = None
+    job_queue: str | None = None
+    reason: str | None = None
+    submitted_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    log_stream: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    max_attempts: int | None = None
+    order: int = 0  # (attempts, status rank) of the last applied Batch event
+    deadline: str | None = None
+    claimed_at: str | None = None
+    alert: Alert | None = None
+    foreign: bool = False  # submitted outside batchcron (recorded from its events)
+
+    @property
+    def finished(self) -> bool:
+        return self.status.terminal
+
+
+class PendingRun(BaseModel):
+    """A queued run waiting for the active one to end (concurrency: queue)."""
+
+    run_id: str
+    trigger: Trigger
+    requested_at: str
+
+
+class JobState(BaseModel):
+    """Per-job state: pause flag, overlap guard, failure streak."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job: str
+    paused: bool = False
+    paused_at: str | None = None
+    active_run_id: str | None = None
+    active_batch_job_id: str | None = None
+    active_since: str | None = None
+    pending_run_id: str | None = None
+    consecutive_failures: int = 0
+    consecutive_skips: int = 0
+    last_run_id: str | None = None
+    last_status: str | None = None
+    last_finished_at: str | None = None
+    last_success_at: str | None = None
+    last_failure_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()

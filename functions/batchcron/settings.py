@@ -1,0 +1,72 @@
+"""Typed configuration from the environment: read on first use, cached, fail fast."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or invalid."""
+
+
+class Settings(BaseModel):
+    """The functions' environment (names as in template.yaml)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    runs_table: str
+    job_queue: str
+    job_definition: str
+    extra_job_queue_arns: tuple[str, ...] = ()
+    extra_job_definition_arns: tuple[str, ...] = ()
+    slack_webhook_secret_arn: str | None = None
+    github_webhook_secret_arn: str | None = None
+    job_log_group: str | None = None
+    region: str = "us-east-1"
+    dispatch_workers: int = 8
+
+    @property
+    def allowed_job_queues(self) -> frozenset[str]:
+        return frozenset((self.job_queue, *self.extra_job_queue_arns))
+
+    @property
+    def allowed_job_definitions(self) -> frozenset[str]:
+        return frozenset((self.job_definition, *self.extra_job_definition_arns))
+
+    def require(self, field: str) -> str:
+        """The value of an optional setting a particular function needs."""
+        value = getattr(self, field)
+        if not value:
+            raise ConfigError(f"environment variable {field.upper()} is not set")
+        return str(value)
+
+
+REQUIRED = ("RUNS_TABLE", "JOB_QUEUE", "JOB_DEFINITION")
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@cache
+def settings() -> Settings:
+    """Settings from os.environ (cached; call `settings.cache_clear()` after changing env)."""
+    env = os.environ
+    missing = [name for name in REQUIRED if not env.get(name)]
+    if missing:
+        raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+    return Settings(
+        runs_table=env["RUNS_TABLE"],
+        job_queue=env["JOB_QUEUE"],
+        job_definition=env["JOB_DEFINITION"],
+        extra_job_queue_arns=_split(env.get("EXTRA_JOB_QUEUE_ARNS")),
+        extra_job_definition_arns=_split(env.get("EXTRA_JOB_DEFINITION_ARNS")),
+        slack_webhook_secret_arn=env.get("SLACK_WEBHOOK_SECRET_ARN") or None,
+        github_webhook_secret_arn=env.get("GITHUB_WEBHOOK_SECRET_ARN") or None,
+        job_log_group=env.get("JOB_LOG_GROUP") or None,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        dispatch_workers=int(env.get("DISPATCH_WORKERS") or 8),
+    )

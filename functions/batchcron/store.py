@@ -1,0 +1,372 @@
+"""The run store: one DynamoDB table (single-table design; see docs/run-store.md).
+
+Items
+- run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>
+- job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>
+- watermark      pk=META       sk=WATERMARK
+- delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL)
+Indexes: ByTime (gsi1pk, gsi1sk), ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
+runs with work left for a later tick (re-drive a claim, retry a submit, send an alert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from batchcron import aws
+from batchcron.models import JobState, Run, iso, utcnow
+
+RUN_TTL = timedelta(days=400)
+OUTBOX = "TODO"
+
+
+class ConflictError(RuntimeError):
+    """A conditional write lost: someone else changed the item first."""
+
+
+# --- (de)serialisation ---------------------------------------------------------------
+
+_serializer: Any = None
+_deserializer: Any = None
+
+
+def _ser(value: Mapping[str, Any]) -> dict[str, Any]:
+    global _serializer
+    if _serializer is None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        _serializer = TypeSerializer()
+    return {key: _serializer.serialize(_plain(val)) for key, val in value.items()}
+
+
+def _de(item: Mapping[str, Any]) -> dict[str, Any]:
+    global _deserializer
+    if _deserializer is None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        _deserializer = TypeDeserializer()
+    return {key: _native(_deserializer.deserialize(val)) for key, val in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Python value -> what TypeSerializer accepts (floats as Decimal, no empty sets)."""
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _native(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    return value
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def run_key(job: str, run_id: str) -> dict[str, str]:
+    return {"pk": f"JOB#{job}", "sk": f"RUN#{run_id}"}
+
+
+def state_key(job: str) -> dict[str, str]:
+    return {"pk": f"JOB#{job}", "sk": "STATE"}
+
+
+WATERMARK_KEY = {"pk": "META", "sk": "WATERMARK"}
+
+
+class RunStore:
+    """Reads and conditional writes on the runs table."""
+
+    def __init__(self, table: str, client: Any | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.dynamodb()
+        return self._client
+
+    # --- generic helpers ---------------------------------------------------------------
+    def _update(
+        self,
+        key: Mapping[str, str],
+        *,
+        set_: Mapping[str, Any] | None = None,
+        remove: Iterable[str] = (),
+        add: Mapping[str, int] | None = None,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        """UpdateItem: SET (None values become REMOVE), REMOVE, ADD; raise ConflictError when
+        the condition fails."""
+        names: dict[str, str] = {}
+        vals: dict[str, Any] = dict(values or {})
+        sets, removes, adds = [], [], []
+        for i, (field, value) in enumerate((set_ or {}).items()):
+            names[f"#s{i}"] = field
+            if value is None:
+                removes.append(f"#s{i}")
+            else:
+                sets.append(f"#s{i} = :s{i}")
+                vals[f":s{i}"] = value
+        for i, field in enumerate(remove):
+            names[f"#r{i}"] = field
+            removes.append(f"#r{i}")
+        for i, (field, amount) in enumerate((add or {}).items()):
+            names[f"#a{i}"] = field
+            adds.append(f"#a{i} :a{i}")
+            vals[f":a{i}"] = amount
+        clauses = []
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        if removes:
+            clauses.append("REMOVE " + ", ".join(removes))
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _ser(key),
+            "UpdateExpression": " ".join(clauses),
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+            names.update({f"#{n}": n for n in _condition_names(condition)})
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if vals:
+            request["ExpressionAttributeValues"] = _ser(vals)
+        if return_new:
+            request["ReturnValues"] = "ALL_NEW"
+        try:
+            response = self.client.update_item(**request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise ConflictError(f"conditional update of {dict(key)} failed") from None
+        return _de(response["Attributes"]) if return_new else None
+
+    def _get(self, key: Mapping[str, str], consistent: bool = True) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.table, Key=_ser(key), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return _de(item) if item else None
+
+    def _query(self, limit: int | None = None, **request: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request = {"TableName": self.table, **request}
+        while True:
+            if limit is not None:
+                request["Limit"] = max(limit - len(items), 1)
+            response = self.client.query(**request)
+            items.extend(_de(item) for item in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+            request["ExclusiveStartKey"] = start
+
+    # --- runs ----------------------------------------------------------------------------
+    def claim_run(self, run: Run, *, outbox_at: datetime | None = None) -> bool:
+        """Create a run item unless it exists (the exactly-once claim). True when created."""
+        item = run_item(run, outbox_at=outbox_at)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=_ser(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def update_run(
+        self,
+        job: str,
+        run_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Iterable[str] | None = None,
+        outbox_at: datetime | bool | None = False,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        """Change a run. `expect`: statuses it must be in. `outbox_at`: a datetime puts the run
+        in the outbox (sorted by it), None takes it out, False leaves it."""
+        fields = {key: _plain(value) for key, value in changes.items()}
+        if outbox_at is None:
+            fields.update({"outbox_pk": None, "outbox_sk": None})
+        elif isinstance(outbox_at, datetime):
+            fields.update({"outbox_pk": OUTBOX, "outbox_sk": f"{iso(outbox_at)}#{run_id}"})
+        conditions = ["attribute_exists(pk)"]
+        vals = dict(values or {})
+        if expect is not None:
+            wanted = list(expect)
+            placeholders = []
+            for i, status in enumerate(wanted):
+                vals[f":e{i}"] = status
+                placeholders.append(f":e{i}")
+            conditions.append(f"#status IN ({', '.join(placeholders)})")
+        if condition:
+            conditions.append(f"({condition})")
+        return self._update(
+            run_key(job, run_id),
+            set_=fields,
+            condition=" AND ".join(conditions),
+            values=vals,
+            return_new=return_new,
+        )
+
+    def get_run(self, job: str, run_id: str) -> Run | None:
+        item = self._get(run_key(job, run_id))
+        return Run.model_validate(item) if item else None
+
+    def runs_for_job(self, job: str, limit: int = 20) -> list[Run]:
+        """Runs of one job, newest first."""
+        items = self._query(
+            limit=limit,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
+            ExpressionAttributeValues=_ser({":pk": f"JOB#{job}", ":run": "RUN#"}),
+            ScanIndexForward=False,
+        )
+        return [Run.model_validate(item) for item in items]
+
+    def recent_runs(self, limit: int = 20) -> list[Run]:
+        """Runs of every job, newest first."""
+        items = self._query(
+            limit=limit,
+            IndexName="ByTime",
+            KeyConditionExpression="gsi1pk = :run",
+            ExpressionAttributeValues=_ser({":run": "RUN"}),
+            ScanIndexForward=False,
+        )
+        return [Run.model_validate(item) for item in items]
+
+    def run_by_batch_job_id(self, batch_job_id: str) -> Run | None:
+        items = self._query(
+            limit=1,
+            IndexName="ByBatchJobId",
+            KeyConditionExpression="batch_job_id = :id",
+            ExpressionAttributeValues=_ser({":id": batch_job_id}),
+        )
+        return Run.model_validate(items[0]) if items else None
+
+    def outbox(self, until: datetime | None = None, limit: int = 200) -> list[Run]:
+        """Runs with work left (claims to re-drive, submits to retry, alerts to send)."""
+        values: dict[str, Any] = {":todo": OUTBOX}
+        condition = "outbox_pk = :todo"
+        if until is not None:
+            condition += " AND outbox_sk <= :until"
+            values[":until"] = f"{iso(until)}#~"
+        items = self._query(
+            limit=limit,
+            IndexName="Outbox",
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_ser(values),
+        )
+        return [Run.model_validate(item) for item in items]
+
+    # --- job state -------------------------------------------------------------------------
+    def job_state(self, job: str) -> JobState:
+        item = self._get(state_key(job))
+        return JobState.model_validate(item) if item else JobState(job=job)
+
+    def job_states(self, jobs: Sequence[str]) -> dict[str, JobState]:
+        """States of the named jobs (BatchGetItem, 100 at a time); missing ones are fresh."""
+        found = {job: JobState(job=job) for job in jobs}
+        names = list(dict.fromkeys(jobs))
+        for start in range(0, len(names), 100):
+            keys = [_ser(state_key(job)) for job in names[start : start + 100]]
+            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    state = JobState.model_validate(_de(item))
+                    found[state.job] = state
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def all_job_states(self) -> list[JobState]:
+        """The latest state of every job that has one (one query)."""
+        items = self._query(
+            IndexName="ByTime",
+            KeyConditionExpression="gsi1pk = :state",
+            ExpressionAttributeValues=_ser({":state": "STATE"}),
+        )
+        return [JobState.model_validate(item) for item in items]
+
+    def update_job_state(
+        self,
+        job: str,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        add: Mapping[str, int] | None = None,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> JobState:
+        """Upsert a job's state; returns the new state. ConflictError when `condition` fails."""
+        fields = {"job": job, "gsi1pk": "STATE", "gsi1sk": job}
+        fields.update({key: _plain(value) for key, value in (changes or {}).items()})
+        item = self._update(
+            state_key(job),
+            set_=fields,
+            add=add,
+            condition=condition,
+            values=values,
+            return_new=True,
+        )
+        return JobState.model_validate(item)
+
+    # --- watermark -------------------------------------------------------------------------
+    def watermark(self) -> datetime | None:
+        from batchcron.models import parse_time
+
+        item = self._get(WATERMARK_KEY)
+        return parse_time(item["at"]) if item else None
+
+    def advance_watermark(self, to: datetime) -> bool:
+        """Move the watermark forward to `to` (never back). False if it was already past."""
+        try:
+            self._update(
+                WATERMARK_KEY,
+                set_={"at": iso(to)},
+                condition="attribute_not_exists(#at) OR #at < :to",
+                values={":to": iso(to)},
+            )
+        except ConflictError:
+            return False
+        return True
+
+
+def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
+    """The DynamoDB item for a run."""
+    item = run.model_dump(exclude_none=True, mode="json")
+    item.update(run_key(run.job, run.run_id))
+    item.update({"gsi1pk": "RUN", "gsi1sk": f"{run.created_at}#{run.run_id}"})
+    item["expires_at"] = int((utcnow() + RUN_TTL).timestamp())
+    if outbox_at is not None:
+        item.update({"outbox_pk": OUTBOX, "outbox_sk": f"{iso(outbox_at)}#{run.run_id}"})
+    return item
+
+
+def _condition_names(condition: str) -> set[str]:
+    """Attribute names used as #name in a condition expression."""
+    import re
+
+    found = set(re.findall(r"#([A-Za-z_][A-Za-z0-9_]*)", condition))
+    return found - set(re.findall(r"#([sra]\d+)", condition))

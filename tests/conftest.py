@@ -1,0 +1,77 @@
+"""Shared fixtures: fake credentials first, then moto, then resources, then the code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from events/ (the same files `sam local invoke -e` uses)."""
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and a clean slate of cached settings/clients for every test."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "JOBS_FILE", "SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "batchcron")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    _reset_caches()
+    yield
+    _reset_caches()
+
+
+def _reset_caches() -> None:
+    from batchcron import aws, secrets
+    from batchcron.settings import settings
+
+    settings.cache_clear()
+    aws.reset()
+    secrets.reset()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto with the stack's resources provisioned from template.yaml and the functions'
+    environment set. Yields the `Provisioned` record."""
+    from moto import mock_aws
+
+    from batchcron.provision import provision
+
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        provisioned = provision(boto3.session.Session(region_name="eu-west-2"))
+        for key, value in provisioned.environment().items():
+            monkeypatch.setenv(key, value)
+        _reset_caches()
+        yield provisioned
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    class Context:
+        function_name = "test"
+        memory_limit_in_mb = 256
+        invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:test"
+        aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 30_000
+
+    return Context()
