@@ -75,3 +75,24 @@ def lambda_context() -> Any:
             return 30_000
 
     return Context()
+
+
+@pytest.fixture
+def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record botocore's retry back-off sleeps instead of sleeping."""
+    import botocore.endpoint
+
+    slept: list[float] = []
+
+    class _Time:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+
+        def __getattr__(self, name: str) -> Any:
+            import time
+
+            return getattr(time, name)
+
+    monkeypatch.setattr(botocore.endpoint, "time", _Time())
+    return slept

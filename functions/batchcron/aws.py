@@ -36,13 +36,26 @@ def dynamodb() -> DynamoDBClient:
 
 @cache
 def batch(patient: bool = True) -> BatchClient:
-    """Batch client. Patient (dispatcher): adaptive retries ride out throttling storms.
-    Impatient (webhook): a few quick retries, so a reply comes well inside GitHub's 10 s."""
+    """Batch client for reads and terminations. Patient (dispatcher) rides out throttling;
+    impatient (webhook) answers well inside GitHub's 10 s."""
     if patient:
         retries = {"mode": "adaptive", "max_attempts": 10}
         return _client("batch", retries=retries, connect_timeout=3, read_timeout=10)
     retries = {"mode": "standard", "max_attempts": 3}
     return _client("batch", retries=retries, connect_timeout=1, read_timeout=2)
+
+
+@cache
+def batch_submit(patient: bool = True) -> BatchClient:
+    """Batch client for SubmitJob, without botocore's retries: SubmitJob has no idempotency
+    token, so `batch.Batch.submit` retries it itself, checking by name after ambiguous errors."""
+    retries = {"mode": "standard", "total_max_attempts": 1}
+    timeouts = (
+        {"connect_timeout": 3, "read_timeout": 10}
+        if patient
+        else {"connect_timeout": 1, "read_timeout": 2}
+    )
+    return _client("batch", retries=retries, **timeouts)
 
 
 @cache
@@ -57,5 +70,5 @@ def secretsmanager() -> SecretsManagerClient:
 
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
-    for factory in (_session, dynamodb, batch, secretsmanager):
+    for factory in (_session, dynamodb, batch, batch_submit, secretsmanager):
         factory.cache_clear()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ RETRY_ON_EXIT = (
     {"onReason": "*", "action": "EXIT"},
 )
 FINISHED = frozenset({"SUCCEEDED", "FAILED"})
+THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 
 
 class BatchUnavailableError(RuntimeError):
@@ -61,11 +64,32 @@ class JobSpec:
 
 
 class Batch:
-    """Thin wrapper over the Batch client (patient for the dispatcher, quick for webhooks)."""
+    """Thin wrapper over the Batch client.
 
-    def __init__(self, client: Any | None = None, *, patient: bool = True) -> None:
+    SubmitJob has no idempotency token, so it is not left to botocore's blind retries: a
+    throttled call (certainly not accepted) is retried with exponential backoff and full
+    jitter; after an ambiguous failure (5xx, timeout, dropped connection) the job is first
+    looked up by its unique name, so a submit whose answer was lost is not made twice.
+    Patient (dispatcher) keeps trying for about a minute; impatient (webhook) gives up within
+    a few seconds so GitHub gets its answer in time.
+    """
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        submit_client: Any | None = None,
+        patient: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
         self._client = client
+        self._submit_client = submit_client or client
         self.patient = patient
+        self.sleep = sleep
+        self.random = random.Random(seed)
+        self.max_attempts = 12 if patient else 3
+        self.backoff_cap = 8.0 if patient else 0.5
 
     @property
     def client(self) -> Any:
@@ -73,15 +97,46 @@ class Batch:
             self._client = aws.batch(self.patient)
         return self._client
 
+    @property
+    def submit_client(self) -> Any:
+        if self._submit_client is None:
+            self._submit_client = aws.batch_submit(self.patient)
+        return self._submit_client
+
     def submit(self, spec: JobSpec) -> str:
         """SubmitJob; returns the Batch job id. BatchUnavailableError once retries are spent."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        request = spec.request()
+        error = "no attempt made"
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self.sleep(self.random.uniform(0, min(self.backoff_cap, 0.2 * 2**attempt)))
+            try:
+                response = self.submit_client.submit_job(**request)
+                return str(response["jobId"])
+            except ClientError as exc:
+                error = _describe(exc)
+                code = exc.response.get("Error", {}).get("Code", "")
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code in THROTTLED or status == 429:
+                    continue
+                if status < 500:
+                    raise BatchUnavailableError(error) from exc  # refused: retrying won't help
+            except BotoCoreError as exc:  # timeouts and dropped connections
+                error = _describe(exc)
+            existing = self._lookup(spec)
+            if existing is not None:
+                return existing
+        raise BatchUnavailableError(f"{error} (after {self.max_attempts} attempts)")
+
+    def _lookup(self, spec: JobSpec) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            response = self.client.submit_job(**spec.request())
-        except (ClientError, BotoCoreError) as exc:
-            raise BatchUnavailableError(_describe(exc)) from exc
-        return str(response["jobId"])
+            return self.find_by_name(spec.queue, spec.name)
+        except (ClientError, BotoCoreError):
+            return None
 
     def describe(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """DescribeJobs (100 at a time): job id -> description; unknown ids are absent."""

@@ -189,7 +189,7 @@ class Job(_Strict):
     def _cross_field(self) -> Job:
         if self.script in BUILTIN_SCRIPTS:
             if self.script_sha256 is not None:
-                raise ValueError("script_sha256 only applies to a script URL")
+                raise _FieldError("script_sha256", "only applies to a script URL")
         elif self.script_sha256 is None:
             raise _FieldError("script_sha256", "required when script is a URL")
         allowed = FARGATE_MEMORY.get(self.vcpus)
