@@ -61,6 +61,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     tick = parse_tick(event)
     scheduled = tick.scheduled_time or utcnow()
-    logger.append_keys(scheduled_time=scheduled.isoformat())
+    # The tick's slot is what ties a tick's log lines (and its retries) together.
+    logger.set_correlation_id(f"tick-{scheduled.isoformat()}")
     result = dispatcher().tick(scheduled, replay_from=tick.replay_from, only_job=tick.job)
     return result.summary()
