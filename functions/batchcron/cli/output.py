@@ -1,0 +1,134 @@
+"""Console output: tables for people, JSON for scripts, one colour per outcome."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from batchcron.models import Run, Status, parse_time
+
+STYLES = {
+    Status.SUCCEEDED: "green",
+    Status.FAILED: "bold red",
+    Status.SUBMIT_FAILED: "bold red",
+    Status.MISSED: "red",
+    Status.SKIPPED: "yellow",
+    Status.SUPERSEDED: "dim",
+    Status.QUEUED: "magenta",
+    Status.CLAIMED: "dim",
+    Status.RUNNING: "cyan",
+    Status.STARTING: "cyan",
+    Status.RUNNABLE: "blue",
+    Status.PENDING: "blue",
+    Status.SUBMITTED: "blue",
+}
+FAILED_STATUSES = frozenset({Status.FAILED, Status.SUBMIT_FAILED})
+
+
+@cache
+def out() -> Console:
+    # Off a terminal, keep rows on one line for grep and tests instead of wrapping at 80.
+    return Console(width=None if sys.stdout.isatty() else 220, highlight=False)
+
+
+@cache
+def err() -> Console:
+    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 220)
+
+
+def reset() -> None:
+    out.cache_clear()
+    err.cache_clear()
+
+
+def status_text(status: str | Status | None) -> Text:
+    if status is None:
+        return Text("-", style="dim")
+    try:
+        style = STYLES.get(Status(status), "")
+    except ValueError:
+        style = ""
+    return Text(str(status), style=style)
+
+
+def when(text: str | None) -> str:
+    """An ISO time as `yyyy-mm-dd HH:MM:SSZ` (UTC), or '-'."""
+    if not text:
+        return "-"
+    try:
+        return parse_time(text).strftime("%Y-%m-%d %H:%M:%SZ")
+    except ValueError:
+        return text
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def run_duration(run: Run) -> float | None:
+    if run.duration_seconds is not None:
+        return run.duration_seconds
+    if run.started_at and run.stopped_at:
+        return (parse_time(run.stopped_at) - parse_time(run.started_at)).total_seconds()
+    return None
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    grid = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    return grid
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_default) + "\n")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def runs_table(runs: Sequence[Run], *, with_job: bool = True, title: str | None = None) -> Table:
+    columns = ["RUN", "JOB", "TRIGGER", "STATUS", "CREATED", "DURATION", "EXIT", "REASON"]
+    if not with_job:
+        columns.remove("JOB")
+    grid = table(*columns, title=title)
+    for run in runs:
+        cells: list[str | Text] = [run.run_id]
+        if with_job:
+            cells.append(run.job)
+        cells += [
+            run.trigger,
+            status_text(run.status),
+            when(run.created_at),
+            duration(run_duration(run)),
+            "-" if run.exit_code is None else str(run.exit_code),
+            "" if run.status == Status.SUCCEEDED else (run.reason or "")[:80],
+        ]
+        grid.add_row(*cells)
+    return grid
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    data = run.model_dump(mode="json", exclude_none=True)
+    data["duration_seconds"] = run_duration(run)
+    return data

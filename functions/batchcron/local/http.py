@@ -1,0 +1,194 @@
+"""Local HTTP servers: the webhook (requests -> Lambda Function URL events) and the Slack sink."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_BODY = 6 * 1024 * 1024  # a Function URL's request payload limit
+TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
+
+Invoke = Callable[[dict[str, Any]], Any]
+
+
+class Server:
+    """A ThreadingHTTPServer on 127.0.0.1 in its own thread, stopped and closed cleanly."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+        self.httpd.server_close()
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    server_version = "batchcron-local"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._reply(413, {"error": "request too large"})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _reply(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, raw: bool = False
+    ) -> None:
+        data = body if raw else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        for key, value in (headers or {"Content-Type": "application/json"}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def function_url_event(
+    method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str
+) -> dict[str, Any]:
+    """A Lambda Function URL (payload format 2.0) event for one HTTP request."""
+    parts = urlsplit(target)
+    lowered: dict[str, str] = {}
+    for key, value in headers.items():
+        name = key.lower()
+        lowered[name] = f"{lowered[name]},{value}" if name in lowered else value
+    content_type = lowered.get("content-type", "")
+    is_text = not body or content_type.startswith(TEXT_TYPES)
+    try:
+        text = body.decode("utf-8") if is_text else None
+    except UnicodeDecodeError:
+        text = None
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path or "/",
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": parts.path or "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": text is None,
+    }
+    if body:
+        event["body"] = text if text is not None else base64.b64encode(body).decode("ascii")
+    if parts.query:
+        from urllib.parse import parse_qsl
+
+        event["queryStringParameters"] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return event
+
+
+def webhook_server(port: int, invoke: Invoke, on_error: Callable[[str], None]) -> Server:
+    """The webhook: each request becomes a Function URL event for the real handler."""
+
+    class Handler(_Quiet):
+        def _handle(self) -> None:
+            body = self._body()
+            if body is None:
+                return
+            event = function_url_event(
+                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+            )
+            try:
+                response = invoke(event)
+            except Exception as exc:  # what Lambda would answer for a crashed handler
+                on_error(f"webhook handler raised {type(exc).__name__}: {exc}")
+                self._reply(502, {"message": "Internal Server Error"})
+                return
+            status, headers, data = lambda_response(response)
+            self._reply(status, data, headers, raw=True)
+
+        do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _handle
+
+    return Server(Handler, port)
+
+
+def lambda_response(response: Any) -> tuple[int, dict[str, str], bytes]:
+    """A Function URL handler's return value -> (status, headers, body bytes)."""
+    if not isinstance(response, dict) or "statusCode" not in response:
+        # Function URLs answer a bare value as 200 JSON.
+        return 200, {"Content-Type": "application/json"}, json.dumps(response).encode("utf-8")
+    headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        headers[str(key)] = ",".join(str(v) for v in values)
+    body = response.get("body") or ""
+    data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode("utf-8")
+    return int(response["statusCode"]), headers, data
+
+
+def slack_sink(on_message: Callable[[dict[str, Any]], None]) -> Server:
+    """A stand-in for a Slack incoming webhook: accepts JSON posts and hands them on."""
+
+    class Handler(_Quiet):
+        def do_POST(self) -> None:
+            body = self._body()
+            if body is None:
+                return
+            try:
+                message = json.loads(body or b"{}")
+            except ValueError:
+                self._reply(400, b"invalid_payload", {"Content-Type": "text/plain"}, raw=True)
+                return
+            on_message(message if isinstance(message, dict) else {"text": str(message)})
+            self._reply(200, b"ok", {"Content-Type": "text/plain"}, raw=True)
+
+    return Server(Handler, 0)
+
+
+def wait_until_listening(port: int, timeout: float = 5.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False

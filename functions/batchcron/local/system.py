@@ -1,0 +1,334 @@
+"""Starts, runs and stops local mode's parts in order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from batchcron.local import LocalError, LocalOptions
+
+MOTO_CONFIG = {"batch": {"use_docker": False}}
+
+
+class LocalSystem:
+    def __init__(self, options: LocalOptions) -> None:
+        from batchcron.cli import output
+
+        self.options = options
+        self.console = output.out()
+        self.stop_event = threading.Event()
+        self._cleanup: list[Any] = []
+        self.view: Any = None
+        self.started = time.monotonic()
+
+    # --- run -----------------------------------------------------------------------------
+    def run(self) -> int:
+        from batchcron.local.view import RunView
+
+        previous = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        self.view = RunView(self.console, live=self.console.is_terminal)
+        try:
+            self.start()
+            self.banner()
+            with self.view:
+                self.watch()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            try:
+                self.finish()
+            finally:
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGTERM, previous)
+        return 0
+
+    def watch(self) -> None:
+        from batchcron.wiring import store
+
+        runs_store = store()
+        deadline = (
+            self.started + self.options.duration if self.options.duration is not None else None
+        )
+        while not self.stop_event.wait(0.25):
+            try:
+                self.view.update(runs_store.recent_runs(limit=50))
+            except Exception as exc:  # a display hiccup must not stop the system
+                self.view.say(f"view: {type(exc).__name__}: {exc}")
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+    # --- start -------------------------------------------------------------------------------
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from batchcron.local.http import slack_sink, webhook_server
+
+        options = self.options
+        # moto's server logs every request through werkzeug; local mode shows runs instead.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _require_free(options.aws_port, "--aws-port")
+        _require_free(options.port, "--port")
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=options.aws_port, verbose=False)
+        moto.start()
+        self._cleanup.append(lambda: _stop_moto(moto))
+        _host, port = moto.get_host_and_port()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        _post_json(f"{self.endpoint}/moto-api/config", MOTO_CONFIG)
+        self._point_clients_at(self.endpoint)
+
+        self.slack_url = os.environ.get("SLACK_WEBHOOK_URL") or ""
+        if not self.slack_url:
+            sink = slack_sink(self.view.alert)
+            sink.start()
+            self._cleanup.append(sink.stop)
+            self.slack_url = sink.url
+            self.slack_label = f"local sink {sink.url} (alerts print here)"
+        else:
+            self.slack_label = "real Slack (SLACK_WEBHOOK_URL)"
+
+        self.provisioned = self._provision()
+        webhook = webhook_server(options.port, self._invoke_webhook, self.view.say)
+        webhook.start()
+        self._cleanup.append(webhook.stop)
+        self.webhook_url = f"{webhook.url}/github"
+
+        self._write_state()
+        self._start_workers()
+
+    def _point_clients_at(self, endpoint: str) -> None:
+        from batchcron import aws, secrets
+        from batchcron.settings import settings
+
+        env = os.environ
+        env["AWS_ENDPOINT_URL"] = endpoint
+        env["AWS_ACCESS_KEY_ID"] = "local"
+        env["AWS_SECRET_ACCESS_KEY"] = "local"
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.pop("AWS_PROFILE", None)
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or self.options.region
+        self.region = region
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
+        env.setdefault("POWERTOOLS_SERVICE_NAME", "batchcron-local")
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        env["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.options.verbose else "WARNING"
+        from batchcron.observability import logger
+
+        logger.setLevel(env["POWERTOOLS_LOG_LEVEL"])
+        settings.cache_clear()
+        aws.reset()
+        secrets.reset()
+
+    def _provision(self) -> Any:
+        import boto3
+
+        from batchcron import aws, secrets
+        from batchcron.provision import provision
+        from batchcron.settings import settings
+
+        provisioned = provision(
+            boto3.session.Session(region_name=self.region),
+            webhook_secret=self.options.webhook_secret,
+            slack_url=self.slack_url,
+        )
+        os.environ.update(provisioned.environment())
+        settings.cache_clear()
+        aws.reset()
+        secrets.reset()
+        return provisioned
+
+    def _write_state(self) -> None:
+        from batchcron.local.state import LocalState, remove_state
+
+        state = LocalState(
+            pid=os.getpid(),
+            endpoint_url=self.endpoint,
+            region=self.region,
+            webhook_url=self.webhook_url,
+            webhook_secret=self.options.webhook_secret,
+            environment=self.provisioned.environment(),
+        )
+        self.state_file = state.write()
+        self._cleanup.append(lambda: remove_state(os.getpid()))
+
+    def _start_workers(self) -> None:
+        import boto3
+
+        from batchcron.joblogs import JobLogs
+        from batchcron.local.synth import FailurePlan, Synthesizer
+        from batchcron.local.ticker import Ticker
+
+        session = boto3.session.Session(region_name=self.region)
+        self.synth = Synthesizer(
+            session.client("batch"),
+            self.provisioned.job_queue,
+            self._invoke_job_state,
+            failures=FailurePlan(self.options.failures),
+            log_group=self.provisioned.log_group,
+            logs=JobLogs(session.client("logs")),
+            region=self.region,
+            pace=self.options.pace,
+            report=self.view.say,
+        )
+        self.synth.start()
+        self._cleanup.append(self.synth.stop)
+        self.ticker = Ticker(
+            self._invoke_dispatch,
+            every=self.options.tick_seconds,
+            replay_from=self.options.replay_from,
+            report=self.view.say,
+        )
+        self.ticker.start()
+        self._cleanup.append(self.ticker.stop)
+
+    # --- the functions -------------------------------------------------------------------------
+    def _invoke_webhook(self, event: dict[str, Any]) -> Any:
+        from batchcron.local.functions import invoke
+
+        return invoke("webhook", event, self.region)
+
+    def _invoke_dispatch(self, event: dict[str, Any]) -> Any:
+        from batchcron.local.functions import invoke
+
+        return invoke("dispatch", event, self.region)
+
+    def _invoke_job_state(self, event: dict[str, Any]) -> Any:
+        from batchcron.local.functions import invoke
+
+        return invoke("job_state", event, self.region)
+
+    # --- output ----------------------------------------------------------------------------------
+    def banner(self) -> None:
+        from batchcron.catalogue import jobs_file, load_catalogue
+
+        catalogue = load_catalogue()
+        scheduled = len(catalogue.scheduled())
+        pushed = next((job for job in catalogue.jobs.values() if job.on_push), None)
+        command = _command_name()
+        options = self.options
+        ticks = (
+            "every minute" if options.tick_seconds == 60 else f"every {options.tick_seconds:g} s"
+        )
+        if options.replay_from is not None:
+            ticks += f", after replaying every slot since {options.replay_from:%Y-%m-%d %H:%M}Z"
+        rows = [
+            ("AWS (moto)", f"{self.endpoint}  region {self.region}"),
+            ("Webhook", f"{self.webhook_url}  secret: {options.webhook_secret}"),
+            ("Slack", self.slack_label),
+            ("Runs table", self.provisioned.runs_table),
+            ("Catalogue", f"{jobs_file()} ({len(catalogue.jobs)} jobs, {scheduled} scheduled)"),
+            ("Ticks", ticks),
+            ("State file", str(self.state_file)),
+        ]
+        if options.failures:
+            failing = ", ".join(
+                f"{job} ({'every run' if n is None else f'first {n} run(s)'})"
+                for job, n in options.failures.items()
+            )
+            rows.append(("Failing", failing))
+        if options.duration is not None:
+            rows.append(("Stops after", f"{options.duration:g} s"))
+        say = self.console.print
+        say(
+            "[bold]batchcron local[/] — the whole system on this machine, no AWS account, no Docker"
+        )
+        for label, value in rows:
+            say(f"  [cyan]{label:<12}[/] {value}", markup=True, highlight=False, soft_wrap=True)
+        say("In another terminal:")
+        if pushed is not None:
+            say(f"  {command} push {pushed.repository}      # a signed sample push", soft_wrap=True)
+        say(f"  {command} runs     {command} status     {command} jobs", soft_wrap=True)
+        say("Ctrl-C stops.", soft_wrap=True)
+
+    def finish(self) -> None:
+        """Summary (while AWS is still up), then stop every part, newest first."""
+        from batchcron.local.view import summary
+
+        if self.view is not None and self.view.live_enabled:
+            self.view.__exit__(None, None, None)
+        if hasattr(self, "provisioned"):
+            self._settle()
+            try:
+                from batchcron.wiring import store
+
+                summary(
+                    self.console,
+                    store().recent_runs(limit=200),
+                    alerts=self.view.alerts if self.view else 0,
+                    elapsed=time.monotonic() - self.started,
+                )
+            except Exception as exc:
+                self.console.print(f"no summary: {type(exc).__name__}: {exc}", markup=False)
+        errors = []
+        for stop in reversed(self._cleanup):
+            try:
+                stop()
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        self._cleanup.clear()
+        self.console.print(
+            "batchcron local stopped" + (f" ({'; '.join(errors)})" if errors else "")
+        )
+
+    def _settle(self) -> None:
+        """Give in-flight state changes a moment to land, so the summary is not half-way."""
+        synth = getattr(self, "synth", None)
+        if synth is None or self.stop_event.is_set():
+            return
+        deadline = time.monotonic() + min(2.0, self.options.pace * 2 + 0.5)
+        while synth.busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _require_free(port: int, option: str) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LocalError(
+                f"port {port} on 127.0.0.1 is in use: stop what uses it, or pass {option} "
+                "with another port (0 picks a free one)"
+            ) from None
+
+
+def _stop_moto(moto: Any) -> None:
+    moto.stop()
+    server = getattr(moto, "_server", None)
+    if server is not None:
+        server.server_close()
+
+
+def _post_json(url: str, data: Any) -> None:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(data).encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def _command_name() -> str:
+    """How to run `batchcron` from here (the venv's script when it is not on PATH)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "batchcron" and shutil.which("batchcron") != str(argv0.resolve()):
+        try:
+            return os.path.relpath(argv0)
+        except ValueError:
+            return str(argv0)
+    return "batchcron"

@@ -1,0 +1,153 @@
+"""What local mode shows: a live table of runs on a terminal, one line per change otherwise,
+Slack alerts as readable panels, and a summary at the end."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from batchcron.cli import output
+from batchcron.models import Run, Status
+
+LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
+FIELD = re.compile(r"^\*([^*\n]+)\*\s*\n(.*)$", re.DOTALL)
+MARKUP = re.compile(r"```|`")
+FAILED_WORDS = ("fail", "missed", "stuck", "skipped")
+
+
+def slack_text(message: dict[str, Any]) -> list[str]:
+    """Readable lines from a Slack message (Block Kit blocks, else its `text`)."""
+    lines: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, dict):
+            value = value.get("text")
+        if isinstance(value, str) and value.strip():
+            text = LINK.sub(r"\2 (\1)", value.strip())
+            label = FIELD.match(text)
+            if label:  # "*Label*\nvalue" fields read better on one line
+                text = f"{label.group(1)}: {label.group(2)}"
+            lines.append(MARKUP.sub("", text).replace("\n", " "))
+
+    blocks = list(message.get("blocks") or [])
+    for attachment in message.get("attachments") or []:
+        blocks += attachment.get("blocks") or []
+    for block in blocks:
+        kind = block.get("type")
+        if kind in ("header", "section"):
+            add(block.get("text"))
+            for item in block.get("fields") or []:
+                add(item)
+        elif kind == "context":
+            for item in block.get("elements") or []:
+                add(item)
+        elif kind == "actions":
+            for item in block.get("elements") or []:
+                label = (item.get("text") or {}).get("text")
+                if label and item.get("url"):
+                    lines.append(f"{label}: {item['url']}")
+        elif kind == "rich_text":
+            add(message.get("text"))
+    if not lines:
+        add(message.get("text"))
+    return lines
+
+
+class RunView:
+    """Tracks runs and shows their changes."""
+
+    def __init__(self, console: Console, *, live: bool) -> None:
+        self.console = console
+        self.live_enabled = live
+        self._live: Live | None = None
+        self._known: dict[str, str] = {}
+        self._runs: list[Run] = []
+        self._lock = threading.Lock()
+        self.alerts = 0
+
+    def __enter__(self) -> RunView:
+        if self.live_enabled:
+            self._live = Live(
+                self._render(), console=self.console, refresh_per_second=4, transient=True
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def say(self, message: RenderableType | str) -> None:
+        with self._lock:
+            if isinstance(message, str):
+                self.console.print(message, markup=False, soft_wrap=True)
+            else:
+                self.console.print(message)
+
+    def alert(self, message: dict[str, Any]) -> None:
+        self.alerts += 1
+        lines = slack_text(message)
+        headline = lines[0] if lines else "(empty message)"
+        bad = any(word in headline.lower() for word in FAILED_WORDS)
+        style = "red" if bad else "green"
+        if self.live_enabled:
+            self.say(
+                Panel("\n".join(lines), title="Slack alert", border_style=style, title_align="left")
+            )
+        else:
+            self.say("Slack alert: " + "\n  ".join(lines))
+
+    def update(self, runs: Sequence[Run]) -> None:
+        """New state of the most recent runs; prints each change when not live."""
+        changed = []
+        for run in runs:
+            key = f"{run.status}|{run.exit_code}"
+            if self._known.get(run.run_id) != key:
+                self._known[run.run_id] = key
+                changed.append(run)
+        self._runs = list(runs)
+        if self._live is not None:
+            self._live.update(self._render())
+            return
+        for run in sorted(changed, key=lambda r: r.created_at):
+            self.say(line(run))
+
+    def _render(self) -> RenderableType:
+        title = "runs (newest first) — Ctrl-C stops"
+        if not self._runs:
+            return Group(Text(title, style="bold"), Text("no runs yet", style="dim"))
+        return output.runs_table(self._runs[:15], title=title)
+
+
+def line(run: Run) -> str:
+    stamp = datetime.now().strftime("%H:%M:%S")
+    parts = [stamp, f"{run.status.value:<13}", run.run_id, f"({run.trigger})"]
+    if run.exit_code is not None:
+        parts.append(f"exit {run.exit_code}")
+    duration = output.run_duration(run)
+    if duration is not None and run.status.terminal:
+        parts.append(output.duration(duration))
+    if run.reason and run.status in (Status.SKIPPED, Status.MISSED, Status.SUBMIT_FAILED):
+        parts.append(f"— {run.reason}")
+    return "  ".join(parts)
+
+
+def summary(console: Console, runs: Sequence[Run], *, alerts: int, elapsed: float) -> None:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status.value] = counts.get(run.status.value, 0) + 1
+    console.print(output.runs_table(sorted(runs, key=lambda r: r.created_at), title="summary"))
+    totals = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none"
+    console.print(
+        f"{len(runs)} run(s): {totals}; {alerts} Slack alert(s); ran {output.duration(elapsed)}",
+        markup=False,
+    )
