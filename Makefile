@@ -66,5 +66,30 @@ build: $(SAM) ## sam build (needs python3.12 on PATH)
 deploy: build ## sam deploy (guided the first time)
 	$(SAM) deploy $(if $(wildcard samconfig.toml),,--guided)
 
+IMAGE_NAME ?= batchcron-batch
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+ECR_REGISTRY ?=
+SCRIPT ?= pipeline
+SKIP_PUSH ?= true
+
+image: ## build the batch image for linux/amd64 (needs Docker; not run in CI)
+	docker build --platform linux/amd64 -t $(IMAGE_NAME):$(IMAGE_TAG) batch_image
+
+push-image: image ## push the batch image to ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com
+	@test -n "$(ECR_REGISTRY)" || { echo "set ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com"; exit 1; }
+	aws ecr get-login-password --region $(AWS_DEFAULT_REGION) | docker login --username AWS --password-stdin $(ECR_REGISTRY)
+	docker tag $(IMAGE_NAME):$(IMAGE_TAG) $(ECR_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+	docker push $(ECR_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+
+run-job: export REPOSITORY := $(REPOSITORY)
+run-job: export BATCH_FILE_URL := $(SCRIPT)
+run-job: export SKIP_PUSH := $(SKIP_PUSH)
+run-job: export GIT_REF := $(GIT_REF)
+run-job: ## run a batch script here: make run-job REPOSITORY=<name> SCRIPT=pipeline|builder (SKIP_PUSH=true)
+	@test -n "$$REPOSITORY" || { echo "usage: make run-job REPOSITORY=<name> SCRIPT=pipeline|builder [GIT_REF=<ref>] [SKIP_PUSH=false]"; exit 64; }
+	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/batchcron-run.XXXXXX")"; \
+	echo "running $$BATCH_FILE_URL for $$REPOSITORY in $$dir (SKIP_PUSH=$$SKIP_PUSH)"; \
+	cd "$$dir" && "$(CURDIR)/batch_image/fetch_and_run.sh"
+
 clean: ## remove build output and virtualenvs
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
