@@ -87,7 +87,7 @@ class Alert(BaseModel):
     """The alert a run's outcome calls for, and whether Slack has it."""
 
     kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck
-    state: Literal["pending", "sent"] = "pending"
+    state: Literal["pending", "sent", "skipped"] = "pending"  # skipped: no Slack URL configured
     failures: int = 0
     created_at: str | None = None
     sent_at: str | None = None

@@ -11,12 +11,14 @@ runs with work left for a later tick (re-drive a claim, retry a submit, send an 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron import aws
-from batchcron.models import JobState, Run, iso, utcnow
+from batchcron.models import Alert, JobState, Run, iso, utcnow
 
 RUN_TTL = timedelta(days=400)
 OUTBOX = "TODO"
@@ -351,6 +353,228 @@ class RunStore:
         except ConflictError:
             return False
         return True
+
+    # --- job state changes -------------------------------------------------------------------
+    # Used by batchcron.outcomes: Batch events applied to runs in order, each run's outcome
+    # counted once in its job's state, and the alert a run's outcome calls for.
+    def apply_batch_event(
+        self,
+        job: str,
+        run_id: str,
+        *,
+        order: int,
+        fields: Mapping[str, Any],
+        defaults: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], bool]:
+        """One Batch event on its run, in one conditional UpdateItem: SET `fields` (None =
+        REMOVE) and `order` when `order` is greater than the recorded one; `defaults` only
+        where the item has none (runs batchcron did not create). Returns (the item after, True),
+        or (the item as it is, False) when the event is older or a duplicate."""
+        names: dict[str, str] = {"#order": "order"}
+        values: dict[str, Any] = {":order": order}
+        sets, removes = ["#order = :order"], []
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                sets.append(f"#f{i} = :f{i}")
+                values[f":f{i}"] = _plain(value)
+        created = dict(defaults)
+        created.update(
+            {
+                "gsi1pk": "RUN",
+                "gsi1sk": f"{defaults.get('created_at', '')}#{run_id}",
+                "expires_at": int((utcnow() + RUN_TTL).timestamp()),
+            }
+        )
+        for i, (name, value) in enumerate(created.items()):
+            if name in fields or value is None:
+                continue
+            names[f"#d{i}"] = name
+            values[f":d{i}"] = _plain(value)
+            sets.append(f"#d{i} = if_not_exists(#d{i}, :d{i})")
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        try:
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=_ser(run_key(job, run_id)),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(#order) OR #order < :order",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_ser(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            item = exc.response.get("Item")
+            return (_de(item) if item else {}), False
+        return _de(response["Attributes"]), True
+
+    def settle_outcome(
+        self, job: str, run_id: str, *, failed: bool, finished_at: str, status: str
+    ) -> Settlement:
+        """Count a run's terminal status in its job's state, once per run (failure streak,
+        last success/failure), and release the overlap guard when the run is the active one.
+        One UpdateItem when the run is the active one (or was counted already), two otherwise."""
+        names = {
+            "#job": "job",
+            "#gsi1pk": "gsi1pk",
+            "#gsi1sk": "gsi1sk",
+            "#counted": "last_counted_run_id",
+            "#before": "last_failures_before",
+            "#failures": "consecutive_failures",
+            "#last_run": "last_run_id",
+            "#last_status": "last_status",
+            "#last_finished": "last_finished_at",
+            "#outcome_at": "last_failure_at" if failed else "last_success_at",
+        }
+        values: dict[str, Any] = {
+            ":job": job,
+            ":state": "STATE",
+            ":run": run_id,
+            ":zero": 0,
+            ":status": status,
+            ":at": finished_at,
+        }
+        sets = [
+            "#job = :job",
+            "#gsi1pk = :state",
+            "#gsi1sk = :job",
+            "#counted = :run",
+            "#before = if_not_exists(#failures, :zero)",
+            "#last_run = :run",
+            "#last_status = :status",
+            "#last_finished = :at",
+            "#outcome_at = :at",
+        ]
+        if failed:
+            sets.append("#failures = if_not_exists(#failures, :zero) + :one")
+            values[":one"] = 1
+        else:
+            sets.append("#failures = :zero")
+        once = "(attribute_not_exists(#counted) OR #counted <> :run)"
+        release = {"#active": "active_run_id", "#active_job": "active_batch_job_id"}
+        release["#active_since"] = "active_since"
+
+        def attempt(clear_active: bool) -> dict[str, Any]:
+            expression = "SET " + ", ".join(sets)
+            condition = once
+            attribute_names = dict(names)
+            if clear_active:
+                expression += " REMOVE #active, #active_job, #active_since"
+                condition += " AND #active = :run"
+                attribute_names.update(release)
+            response = self.client.update_item(
+                TableName=self.table,
+                Key=_ser(state_key(job)),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=attribute_names,
+                ExpressionAttributeValues=_ser(values),
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return _de(response.get("Attributes") or {})
+
+        failed_check = self.client.exceptions.ConditionalCheckFailedException
+        try:
+            return Settlement(counted=True, released=True, state=attempt(clear_active=True))
+        except failed_check as exc:
+            current = _de(exc.response.get("Item") or {})
+        if current.get("last_counted_run_id") == run_id:
+            return Settlement(counted=False, released=False, state=current)
+        try:
+            return Settlement(counted=True, released=False, state=attempt(clear_active=False))
+        except failed_check as exc:  # counted by a concurrent delivery of the same event
+            current = _de(exc.response.get("Item") or {})
+            return Settlement(counted=False, released=False, state=current)
+
+    def claim_alert(self, job: str, run_id: str, alert: Alert, *, outbox_at: datetime) -> bool:
+        """Put a pending alert on a run (and the run in the outbox) unless it has an outcome
+        alert already: whoever claims it sends it first. False when it was claimed before."""
+        try:
+            self.update_run(
+                job,
+                run_id,
+                {"alert": alert.model_dump(exclude_none=True)},
+                outbox_at=outbox_at,
+                condition="attribute_not_exists(#alert) OR #alert.#kind = :superseded",
+                values={":superseded": "submit_failed"},
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def finish_alert(self, job: str, run_id: str, alert: Alert, *, keep_in_outbox: bool) -> bool:
+        """Record a pending alert as sent (or skipped), unless someone else did. The run leaves
+        the outbox unless it has other work there. False when it was not pending any more."""
+        try:
+            self.update_run(
+                job,
+                run_id,
+                {"alert": alert.model_dump(exclude_none=True)},
+                outbox_at=False if keep_in_outbox else None,
+                condition="#alert.#state = :pending AND #alert.#kind = :kind",
+                values={":pending": "pending", ":kind": alert.kind},
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def leave_outbox(self, job: str, run_id: str) -> None:
+        """Take a run out of the outbox unless an alert on it is still pending."""
+        with contextlib.suppress(ConflictError):
+            self.update_run(
+                job,
+                run_id,
+                {},
+                outbox_at=None,
+                condition="attribute_not_exists(#alert) OR #alert.#state <> :pending",
+                values={":pending": "pending"},
+            )
+
+    def mark_active_if_idle(self, job: str, run_id: str, batch_job_id: str, since: str) -> bool:
+        """Make a run batchcron did not submit the job's active run, when none is (so it
+        counts for the overlap guard). False when another run is active."""
+        try:
+            self.update_job_state(
+                job,
+                {
+                    "active_run_id": run_id,
+                    "active_batch_job_id": batch_job_id,
+                    "active_since": since,
+                },
+                condition="attribute_not_exists(#active_run_id) OR #active_run_id = :run",
+                values={":run": run_id},
+            )
+        except ConflictError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The result of counting a run's outcome: `counted` now (False: counted before), whether
+    this released the job's overlap guard, and the job state before the count (or as it is
+    now, when not counted)."""
+
+    counted: bool
+    released: bool
+    state: dict[str, Any]
+
+    def job_state(self, job: str) -> JobState:
+        if not self.state:
+            return JobState(job=job)
+        return JobState.model_validate({**self.state, "job": job})
+
+    @property
+    def failures_before(self) -> int:
+        """The failure streak before this run's outcome."""
+        key = "consecutive_failures" if self.counted else "last_failures_before"
+        return int(self.state.get(key) or 0)
 
 
 def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
