@@ -293,6 +293,8 @@ def _require_free(port: int, option: str) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
+        # As the servers do: a closed connection lingering in TIME_WAIT does not block a restart.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,182 @@
+"""`batchcron local` end to end: a subprocess, real HTTP, the CLI as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def batchcron() -> str:
+    script = Path(sys.executable).with_name("batchcron")
+    found = str(script) if script.exists() else shutil.which("batchcron")
+    assert found, "the batchcron console script is not installed (make venv)"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens there (closed connections may linger in TIME_WAIT; that is the kernel's)."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Local:
+    process: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str]
+    port: int
+    aws_port: int
+    state: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [batchcron(), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def runs(self, job: str) -> list[dict[str, Any]]:
+        result = self.cli("runs", job, "--json")
+        assert result.returncode == 0, result.stderr
+        runs: list[dict[str, Any]] = json.loads(result.stdout)
+        return runs
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
+    started: list[Local] = []
+
+    def start(*args: str) -> Local:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "BATCHCRON_")) and key != "SLACK_WEBHOOK_URL"
+        }
+        state = tmp_path / f"state-{len(started)}.json"
+        env.update({"BATCHCRON_LOCAL_STATE": str(state), "PYTHONUNBUFFERED": "1"})
+        port, aws_port = free_port(), free_port()
+        log = tmp_path / f"local-{len(started)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [batchcron(), "local", "--port", str(port), "--aws-port", str(aws_port), *args],
+                env=env,
+                cwd=ROOT,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        local = Local(process, log, env, port, aws_port, state)
+        started.append(local)
+        wait_for(
+            "local mode to start",
+            lambda: state.exists() or process.poll() is not None,
+        )
+        assert process.poll() is None, local.output()
+        return local
+
+    yield start
+    for local in started:
+        if local.process.poll() is None:
+            local.process.kill()
+            local.process.wait(timeout=10)
+
+
+def test_push_runs_fails_alerts_then_recovers_and_ctrl_c_cleans_up(
+    start_local: Callable[..., Local],
+) -> None:
+    local = start_local("--fail", "entity-builder:1", "--pace", "0.2", "--duration", "100")
+
+    # A signed push over real HTTP submits the job; its first run fails as asked.
+    pushed = local.cli("push", "digital-land/entity-builder")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "202" in pushed.stdout and '"submitted"' in pushed.stdout
+    failed = wait_for(
+        "the failed outcome",
+        lambda: [r for r in local.runs("entity-builder") if r["status"] == "FAILED"],
+    )
+    assert failed[0]["trigger"] == "push" and failed[0]["exit_code"] == 2
+    status = local.cli("status")
+    assert status.returncode == 1
+    assert "entity-builder" in status.stdout and "FAILED" in status.stdout
+
+    # The next push succeeds: the failure streak ends.
+    assert local.cli("push", "entity-builder").returncode == 0
+    wait_for(
+        "the recovery",
+        lambda: (runs := local.runs("entity-builder")) and runs[0]["status"] == "SUCCEEDED",
+    )
+    runs = local.cli("runs")
+    assert runs.returncode == 0
+    assert failed[0]["run_id"] in runs.stdout and "SUCCEEDED" in runs.stdout
+    logs = local.cli("logs", failed[0]["run_id"])
+    assert "Error 2" in logs.stdout
+    wait_for("the recovered alert", lambda: "recovered" in local.output())
+    assert local.cli("status").returncode == 0
+
+    # Ctrl-C: a clean stop, nothing left behind.
+    assert local.interrupt() == 0
+    text = local.output()
+    assert "entity-builder failed" in text
+    assert "entity-builder recovered" in text
+    assert text.index("entity-builder failed") < text.index("entity-builder recovered")
+    assert "batchcron local stopped" in text
+    assert "Traceback" not in text
+    assert port_is_free(local.port) and port_is_free(local.aws_port)
+    assert not local.state.exists()
+
+
+def test_duration_replays_the_last_day_and_prints_a_summary(
+    start_local: Callable[..., Local],
+) -> None:
+    local = start_local("--replay", "24h", "--pace", "0.1", "--duration", "5")
+    assert local.process.wait(timeout=60) == 0
+    text = local.output()
+    assert "batchcron local" in text and "secret: local-webhook-secret" in text
+    assert "push digital-land/" in text  # the banner's sample push command
+    assert "summary" in text
+    # Daily jobs ran once each for the last day's slot.
+    assert text.count("tiles-builder-") >= 1 and "SUCCEEDED" in text
+    assert "Traceback" not in text
+    assert port_is_free(local.port) and port_is_free(local.aws_port)

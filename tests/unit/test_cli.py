@@ -1,0 +1,466 @@
+"""`batchcron` commands against moto: what an operator sees, and what they change."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from batchcron.cli import main, output
+from batchcron.models import Run, Status, iso
+
+
+@pytest.fixture(autouse=True)
+def _cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No running local mode is found; whatever a command does to os.environ is undone."""
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "no-local.json"))
+    monkeypatch.delenv("BATCHCRON_STACK", raising=False)
+    saved = dict(os.environ)
+    output.reset()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    output.reset()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def batch_jobs(aws_env: Any) -> list[dict[str, Any]]:
+    client = boto3.client("batch")
+    ids = [
+        j["jobId"]
+        for status in ("SUCCEEDED", "FAILED", "RUNNING", "SUBMITTED")
+        for j in client.list_jobs(jobQueue=aws_env.job_queue, jobStatus=status)["jobSummaryList"]
+    ]
+    return client.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def record_run(job: str, run_id: str, status: Status, created: datetime, **fields: Any) -> None:
+    from batchcron.wiring import store
+
+    run = Run(
+        job=job,
+        run_id=run_id,
+        trigger="schedule",
+        status=status,
+        created_at=iso(created) or "",
+        **fields,
+    )
+    assert store().claim_run(run)
+
+
+# --- catalogue -----------------------------------------------------------------------------------
+
+
+def test_jobs_lists_schedule_in_words_next_run_and_paused(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a paused job
+    assert run_cli(capsys, "pause", "parish")[0] == 0
+    # When
+    code, out, _ = run_cli(capsys, "jobs", "--json")
+    # Then
+    assert code == 0
+    rows = {row["job"]: row for row in json.loads(out)}
+    assert rows["conservation-area"]["schedule_text"] == "At 01:00"
+    assert rows["conservation-area"]["next_run"].endswith("01:00:00+00:00")
+    assert rows["entity-builder"]["on_push"] == ["main"]
+    assert rows["parish"]["paused"] is True
+    assert rows["green-belt"]["paused"] is False
+
+
+def test_jobs_without_any_target_still_lists_the_catalogue(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_cli(capsys, "jobs")
+    assert code == 0
+    assert "tiles-builder" in out and "At 07:00" in out
+    assert "paused: unknown" in err
+
+
+def test_validate_accepts_the_shipped_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "validate")
+    assert code == 0
+    assert "valid" in out
+
+
+def test_validate_reports_every_error_with_job_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "jobs.yaml"
+    bad.write_text(
+        "jobs:\n"
+        "  one:\n"
+        "    repository: not-a-repo\n"
+        "  two:\n"
+        "    repository: a/b\n"
+        "    schedule: '61 * * * *'\n",
+        encoding="utf-8",
+    )
+    code, _, err = run_cli(capsys, "validate", str(bad))
+    assert code == 1
+    assert "job 'one', field 'repository'" in err
+    assert "job 'two', field 'schedule'" in err
+    assert "line 6" in err
+
+
+# --- submit, runs, status ------------------------------------------------------------------------
+
+
+def test_submit_starts_a_manual_run_through_the_submit_path(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "submit", "tiles-builder", "--ref", "v1.2")
+    assert code == 0
+    assert out.startswith("submitted tiles-builder-")
+    [job] = batch_jobs(aws_env)
+    assert job["tags"]["batchcron:trigger"] == "manual"
+    env = {e["name"]: e["value"] for e in job["container"]["environment"]}
+    assert env["GIT_REF"] == "v1.2"
+    run_id = job["tags"]["batchcron:run-id"]
+    assert run_id in out and job["jobId"] in out
+
+
+def test_submit_unknown_job_names_the_closest(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "submit", "tiles-buildr")
+    assert code == 1
+    assert "unknown job 'tiles-buildr'" in err
+    assert "tiles-builder" in err
+    assert "Traceback" not in out + err
+
+
+def test_runs_newest_first_with_status_filter(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, now - timedelta(days=2))
+    record_run("parish", "parish-20250102T000000", Status.FAILED, now - timedelta(days=1))
+    record_run("green-belt", "green-belt-20250103T000000", Status.SUCCEEDED, now)
+
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    assert code == 0
+    assert [r["run_id"] for r in json.loads(out)] == [
+        "green-belt-20250103T000000",
+        "parish-20250102T000000",
+        "parish-20250101T000000",
+    ]
+    _, out, _ = run_cli(capsys, "runs", "parish", "--status", "failed", "--json")
+    assert [r["run_id"] for r in json.loads(out)] == ["parish-20250102T000000"]
+    _, out, _ = run_cli(capsys, "runs", "parish", "--limit", "1")
+    assert "parish-20250102T000000" in out and "parish-20250101T000000" not in out
+
+
+def test_runs_rejects_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "runs", "--status", "DONE")
+    assert code == 1
+    assert "unknown status 'DONE'" in err
+
+
+def test_status_exits_1_when_a_jobs_latest_run_failed(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, now - timedelta(days=1))
+    record_run("parish", "parish-20250102T000000", Status.FAILED, now, exit_code=2)
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 1
+    assert "1 failing: parish" in out
+    _, out, _ = run_cli(capsys, "status", "--json")
+    rows = {row["job"]: row for row in json.loads(out)}
+    assert rows["parish"]["status"] == "FAILED" and rows["parish"]["exit_code"] == 2
+    assert rows["green-belt"]["latest_run"] is None
+
+
+def test_status_exits_0_when_nothing_failed(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, datetime.now(UTC))
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 0
+    assert "no job is failing" in out
+
+
+# --- pause, resume, backfill, cancel -------------------------------------------------------------
+
+
+def test_pause_then_resume_is_honoured_by_the_dispatcher(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.wiring import dispatcher, store
+
+    assert run_cli(capsys, "pause", "local-authority-district")[0] == 0
+    state = store().job_state("local-authority-district")
+    assert state.paused and state.paused_at
+    # A tick across midnight does not run the paused daily job.
+    midnight = datetime(2030, 1, 2, tzinfo=UTC)
+    dispatcher().tick(midnight, replay_from=midnight - timedelta(minutes=1))
+    assert store().runs_for_job("local-authority-district") == []
+
+    assert run_cli(capsys, "resume", "local-authority-district")[0] == 0
+    assert not store().job_state("local-authority-district").paused
+    dispatcher().tick(midnight, replay_from=midnight - timedelta(minutes=1))
+    assert len(store().runs_for_job("local-authority-district")) == 1
+
+
+def test_backfill_runs_each_missed_slot_once(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "backfill", "local-authority-district", "--since", "72h")
+    assert code == 0
+    assert out.count("submitted") == 3
+    assert len(batch_jobs(aws_env)) == 3
+    # Again: the same slots are not run twice.
+    code, out, _ = run_cli(capsys, "backfill", "local-authority-district", "--since", "72h")
+    assert code == 0
+    assert out.count("already ran") == 3
+    assert len(batch_jobs(aws_env)) == 3
+
+
+def test_backfill_refuses_a_paused_job(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    run_cli(capsys, "pause", "parish")
+    code, _, err = run_cli(capsys, "backfill", "parish", "--since", "40d")
+    assert code == 1
+    assert "paused" in err and "batchcron resume parish" in err
+    assert batch_jobs(aws_env) == []
+
+
+def test_backfill_rejects_a_time_it_cannot_read(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "backfill", "parish", "--since", "yesterday")
+    assert code == 1
+    assert "--since 'yesterday'" in err
+
+
+def test_cancel_terminates_the_runs_batch_job(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_cli(capsys, "submit", "parish")
+    [job] = batch_jobs(aws_env)
+    from batchcron.wiring import store
+
+    # moto's simple backend finishes jobs at once; put the run back in flight as Batch would be.
+    run_id = job["tags"]["batchcron:run-id"]
+    store().update_run("parish", run_id, {"status": Status.RUNNING})
+
+    code, out, _ = run_cli(capsys, "cancel", run_id)
+    assert code == 0
+    assert "cancel requested" in out
+    [after] = batch_jobs(aws_env)
+    assert after["statusReason"].startswith("batchcron: cancelled by")
+
+
+def test_cancel_of_a_finished_run_says_so(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    record_run(
+        "parish", "parish-20250101T000000", Status.SUCCEEDED, datetime.now(UTC), batch_job_id="b1"
+    )
+    code, out, _ = run_cli(capsys, "cancel", "parish-20250101T000000")
+    assert code == 1
+    assert "is SUCCEEDED: nothing to cancel" in out
+
+
+def test_cancel_drops_a_queued_run(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from batchcron.wiring import store
+
+    record_run("parish", "parish-20250101T000000", Status.QUEUED, datetime.now(UTC))
+    store().update_job_state("parish", {"pending_run_id": "parish-20250101T000000"})
+    code, _, _ = run_cli(capsys, "cancel", "parish-20250101T000000")
+    assert code == 0
+    assert store().get_run("parish", "parish-20250101T000000").status == Status.SUPERSEDED  # type: ignore[union-attr]
+    assert store().job_state("parish").pending_run_id is None
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def test_logs_prints_the_runs_stream(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from batchcron.joblogs import JobLogs
+
+    JobLogs(boto3.client("logs")).write(
+        aws_env.log_group,
+        "def/default/abc",
+        [(int(datetime.now(UTC).timestamp() * 1000), "make: done")],
+    )
+    record_run(
+        "parish",
+        "parish-20250101T000000",
+        Status.SUCCEEDED,
+        datetime.now(UTC),
+        log_stream="def/default/abc",
+    )
+    code, out, _ = run_cli(capsys, "logs", "parish-20250101T000000")
+    assert code == 0
+    assert "make: done" in out
+
+
+def test_logs_of_a_run_without_a_stream_yet(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_run("parish", "parish-20250101T000000", Status.RUNNABLE, datetime.now(UTC))
+    code, out, _ = run_cli(capsys, "logs", "parish-20250101T000000")
+    assert code == 0
+    assert "no log stream yet (status RUNNABLE)" in out
+
+
+def test_logs_of_an_unknown_run(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "logs", "parish-19990101T000000")
+    assert code == 1
+    assert "no run 'parish-19990101T000000'" in err
+
+
+# --- push ----------------------------------------------------------------------------------------
+
+
+def test_push_sends_a_github_signed_push(capsys: pytest.CaptureFixture[str]) -> None:
+    from batchcron.cli.push import signature
+    from batchcron.local.http import Server, _Quiet
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(_Quiet):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self._reply(202, {"jobs": []})
+
+    server = Server(Handler, 0)
+    server.start()
+    try:
+        code, out, _ = run_cli(
+            capsys, "push", "entity-builder", "--url", f"{server.url}/github", "--secret", "s3cret"
+        )
+    finally:
+        server.stop()
+    assert code == 0
+    assert "202" in out
+    [(headers, body)] = received
+    assert headers["x-hub-signature-256"] == signature("s3cret", body)
+    assert headers["x-github-event"] == "push"
+    event = json.loads(body)
+    assert event["repository"]["full_name"] == "digital-land/entity-builder"
+    assert event["ref"] == "refs/heads/main"
+
+
+def test_push_to_a_closed_port_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
+        capsys, "push", "a/b", "--url", f"http://127.0.0.1:{closed_port()}/github", "--secret", "x"
+    )
+    assert code == 1
+    assert "cannot reach" in err
+
+
+# --- targets and errors --------------------------------------------------------------------------
+
+
+def test_no_target_says_how_to_get_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "runs")
+    assert code == 1
+    assert "make run" in err and "--stack" in err
+    assert "Traceback" not in out + err
+
+
+def test_stack_not_found(capsys: pytest.CaptureFixture[str]) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        code, _, err = run_cli(capsys, "runs", "--stack", "nope", "--region", "eu-west-2")
+    assert code == 1
+    assert "stack 'nope' not found in eu-west-2" in err
+
+
+def test_stack_outputs_are_the_target(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a stack whose outputs name the provisioned resources, and nothing in the environment
+    outputs = {
+        "RunsTableName": aws_env.runs_table,
+        "JobQueueArn": aws_env.job_queue,
+        "JobDefinitionArn": aws_env.job_definition,
+        "JobLogGroupName": aws_env.log_group,
+    }
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName="bc", TemplateBody=json.dumps(template))
+    record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, datetime.now(UTC))
+    for name in ("RUNS_TABLE", "JOB_QUEUE", "JOB_DEFINITION"):
+        os.environ.pop(name)
+    # When
+    code, out, _ = run_cli(capsys, "runs", "--stack", "bc", "--json")
+    # Then
+    assert code == 0
+    assert [r["run_id"] for r in json.loads(out)] == ["parish-20250101T000000"]
+
+
+def test_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, _, err = run_cli(capsys, "status", "--stack", "prod", "--region", "eu-west-2")
+    assert code == 1
+    assert "no AWS credentials" in err
+
+
+def test_unreachable_endpoint(
+    monkeypatch: pytest.MonkeyPatch, no_retry_sleep: list[float], capsys: Any
+) -> None:
+    monkeypatch.setenv("RUNS_TABLE", "t")
+    monkeypatch.setenv("JOB_QUEUE", "q")
+    monkeypatch.setenv("JOB_DEFINITION", "d")
+    url = f"http://127.0.0.1:{closed_port()}"
+    code, out, err = run_cli(capsys, "runs", "--endpoint-url", url)
+    assert code == 1
+    assert f"cannot reach the AWS endpoint {url}" in err
+    assert "Traceback" not in out + err
+
+
+def test_endpoint_without_local_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "runs", "--endpoint-url", "http://127.0.0.1:1")
+    assert code == 1
+    assert "looks like batchcron local mode" in err
+
+
+def test_a_running_local_mode_is_found_through_its_state_file(aws_env: Any) -> None:
+    from batchcron.cli.target import TargetOptions, resolve
+    from batchcron.local.state import LocalState
+
+    LocalState(
+        pid=os.getpid(),
+        endpoint_url="http://127.0.0.1:5123",
+        region="eu-west-2",
+        webhook_url="http://127.0.0.1:3123/github",
+        webhook_secret="s",
+        environment=aws_env.environment(),
+    ).write()
+    target = resolve(TargetOptions())
+    assert target.local
+    assert target.endpoint_url == "http://127.0.0.1:5123"
+    assert target.environment["RUNS_TABLE"] == aws_env.runs_table
+    assert resolve(TargetOptions(endpoint_url="http://localhost:5123/")).local
+
+
+def test_parse_since_reads_ages_and_times() -> None:
+    from batchcron.cli.commands import parse_since
+
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    assert parse_since("90m", now) == now - timedelta(minutes=90)
+    assert parse_since("2d", now) == now - timedelta(days=2)
+    assert parse_since("2025-05-31T00:00Z", now) == datetime(2025, 5, 31, tzinfo=UTC)
+    assert parse_since("2025-05-31T00:00", now) == datetime(2025, 5, 31, tzinfo=UTC)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,213 @@
+"""Local mode's parts: Function URL events, Slack rendering, the Batch event synthesizer."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from batchcron.local.http import function_url_event, lambda_response
+from batchcron.local.synth import FailurePlan, Synthesizer
+from batchcron.local.ticker import boundary_after
+from batchcron.local.view import slack_text
+
+# --- webhook requests -> Function URL events -----------------------------------------------------
+
+
+def test_a_json_request_becomes_a_function_url_event() -> None:
+    event = function_url_event(
+        "POST",
+        "/github?x=1",
+        {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=ab", "Host": "h"},
+        b'{"zen": "ok"}',
+        "127.0.0.1",
+    )
+    assert event["version"] == "2.0"
+    assert event["rawPath"] == "/github" and event["rawQueryString"] == "x=1"
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["headers"]["x-hub-signature-256"] == "sha256=ab"  # lower-cased, as AWS does
+    assert event["body"] == '{"zen": "ok"}' and event["isBase64Encoded"] is False
+
+
+def test_a_binary_body_is_base64_encoded() -> None:
+    event = function_url_event(
+        "POST", "/github", {"Content-Type": "application/octet-stream"}, b"\xff\x00", "1.2.3.4"
+    )
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xff\x00"
+
+
+def test_handler_responses_become_http_responses() -> None:
+    status, headers, body = lambda_response(
+        {"statusCode": 401, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+    )
+    assert (status, headers["Content-Type"], body) == (401, "application/json", b"{}")
+    assert lambda_response({"ok": True})[0] == 200
+
+
+# --- Slack sink ----------------------------------------------------------------------------------
+
+
+def test_slack_block_kit_reads_as_plain_lines() -> None:
+    message = {
+        "text": "fallback",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "parish failed"}},
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": "*Exit code*\n`2`"}],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": "<https://logs.example/x|CloudWatch Logs>"}
+                ],
+            },
+        ],
+    }
+    assert slack_text(message) == [
+        "parish failed",
+        "Exit code: 2",
+        "CloudWatch Logs (https://logs.example/x)",
+    ]
+    assert slack_text({"text": "just text"}) == ["just text"]
+
+
+# --- outcomes and ticks --------------------------------------------------------------------------
+
+
+def test_fail_job_n_fails_only_the_first_n_runs() -> None:
+    plan = FailurePlan({"a": 1, "b": None})
+    assert [plan.decide("a") for _ in range(3)] == [True, False, False]
+    assert [plan.decide("b") for _ in range(3)] == [True, True, True]
+    assert plan.decide("c") is False
+
+
+def test_ticks_land_on_real_minutes() -> None:
+    assert boundary_after(120.0, 60) == 180.0
+    assert boundary_after(121.5, 60) == 180.0
+
+
+# --- the event synthesizer -----------------------------------------------------------------------
+
+
+def submit(aws_env: Any, job: str = "parish") -> str:
+    from batchcron.catalogue import load_catalogue
+    from batchcron.submit import Request
+    from batchcron.wiring import submitter
+
+    outcome = submitter().trigger(
+        Request(job=load_catalogue().get(job), trigger="manual", run_id=f"{job}-20250101T000000000")
+    )
+    assert outcome.batch_job_id
+    return outcome.batch_job_id
+
+
+def synthesizer(aws_env: Any, deliver: Any, failures: dict[str, int | None]) -> Synthesizer:
+    from batchcron.joblogs import JobLogs
+
+    return Synthesizer(
+        boto3.client("batch"),
+        aws_env.job_queue,
+        deliver,
+        failures=FailurePlan(failures),
+        log_group=aws_env.log_group,
+        logs=JobLogs(boto3.client("logs")),
+        region="eu-west-2",
+        pace=1.0,
+        report=pytest.fail,
+    )
+
+
+def play(synth: Synthesizer, seconds: int = 10) -> None:
+    for moment in range(seconds * 2):
+        synth.step(now=moment / 2)
+
+
+def test_a_submitted_job_gets_runnable_starting_running_succeeded(aws_env: Any) -> None:
+    from batchcron.jobstate import parse_event
+
+    events: list[dict[str, Any]] = []
+    job_id = submit(aws_env)
+    play(synthesizer(aws_env, events.append, {}))
+
+    assert [e["detail"]["status"] for e in events] == [
+        "RUNNABLE",
+        "STARTING",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    for event in events:  # the job-state function's own parser accepts each one
+        assert parse_event(event).detail.job_id == job_id
+    last = events[-1]
+    assert last["source"] == "aws.batch" and last["detail-type"] == "Batch Job State Change"
+    assert last["detail"]["tags"]["batchcron:run-id"] == "parish-20250101T000000000"
+    [attempt] = last["detail"]["attempts"]
+    assert attempt["container"]["exitCode"] == 0
+    assert attempt["container"]["logStreamName"] == last["detail"]["container"]["logStreamName"]
+
+
+def test_fail_makes_the_run_fail_with_a_nonzero_exit_and_log_lines(aws_env: Any) -> None:
+    from batchcron.joblogs import JobLogs
+
+    events: list[dict[str, Any]] = []
+    submit(aws_env)
+    play(synthesizer(aws_env, events.append, {"parish": 1}))
+
+    last = events[-1]["detail"]
+    assert last["status"] == "FAILED"
+    assert last["container"]["exitCode"] == 2
+    page = JobLogs(boto3.client("logs")).read(aws_env.log_group, last["container"]["logStreamName"])
+    assert any("Error 2" in line for _, line in page.lines)
+
+
+def test_a_terminated_job_ends_failed_with_its_reason(aws_env: Any) -> None:
+    events: list[dict[str, Any]] = []
+    job_id = submit(aws_env)
+    synth = synthesizer(aws_env, events.append, {})
+    synth.step(now=0)
+    synth.step(now=1)  # RUNNABLE delivered
+    boto3.client("batch").terminate_job(jobId=job_id, reason="batchcron: cancelled by me")
+    play(synth)
+
+    assert [e["detail"]["status"] for e in events] == ["RUNNABLE", "FAILED"]
+    assert events[-1]["detail"]["statusReason"] == "batchcron: cancelled by me"
+
+
+def test_synthesized_events_are_recorded_by_the_real_job_state_handler(
+    aws_env: Any, lambda_context: Any
+) -> None:
+    from batchcron.handlers.job_state import handler
+    from batchcron.wiring import store
+
+    submit(aws_env)
+    play(synthesizer(aws_env, lambda event: handler(event, lambda_context), {}))
+
+    run = store().get_run("parish", "parish-20250101T000000000")
+    assert run is not None
+    assert run.status == "SUCCEEDED"
+    assert run.exit_code == 0
+    assert run.log_stream and run.log_stream.startswith("batchcron-local-JobDefinition/default/")
+
+
+# --- the state file ------------------------------------------------------------------------------
+
+
+def test_state_file_of_a_dead_process_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from batchcron.local.state import LocalState, read_state, remove_state
+
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "state.json"))
+    state = LocalState(os.getpid(), "http://127.0.0.1:5000", "eu-west-2", "u", "s", {})
+    state.write()
+    assert read_state() == state
+    remove_state(os.getpid())
+    assert read_state() is None
+
+    LocalState(2**22 + 12345, "http://127.0.0.1:5000", "eu-west-2", "u", "s", {}).write()
+    assert read_state() is None
