@@ -21,6 +21,7 @@ from batchcron import aws
 from batchcron.models import Alert, JobState, Run, iso, utcnow
 
 RUN_TTL = timedelta(days=400)
+DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
 OUTBOX = "TODO"
 
 
@@ -286,7 +287,7 @@ class RunStore:
     # --- job state -------------------------------------------------------------------------
     def job_state(self, job: str) -> JobState:
         item = self._get(state_key(job))
-        return JobState.model_validate(item) if item else JobState(job=job)
+        return _state(item) if item else JobState(job=job)
 
     def job_states(self, jobs: Sequence[str]) -> dict[str, JobState]:
         """States of the named jobs (BatchGetItem, 100 at a time); missing ones are fresh."""
@@ -298,7 +299,7 @@ class RunStore:
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
-                    state = JobState.model_validate(_de(item))
+                    state = _state(_de(item))
                     found[state.job] = state
                 request = response.get("UnprocessedKeys") or {}
         return found
@@ -310,7 +311,7 @@ class RunStore:
             KeyConditionExpression="gsi1pk = :state",
             ExpressionAttributeValues=_ser({":state": "STATE"}),
         )
-        return [JobState.model_validate(item) for item in items]
+        return [_state(item) for item in items]
 
     def update_job_state(
         self,
@@ -332,7 +333,7 @@ class RunStore:
             values=values,
             return_new=True,
         )
-        return JobState.model_validate(item)
+        return _state(item or {"pk": f"JOB#{job}"})
 
     # --- watermark -------------------------------------------------------------------------
     def watermark(self) -> datetime | None:
@@ -353,6 +354,99 @@ class RunStore:
         except ConflictError:
             return False
         return True
+
+    # --- webhook deliveries ------------------------------------------------------------------
+    # One item per (hook id, delivery id): status processing (leased to one invocation),
+    # partial (some jobs could not be submitted) or done; `settled` maps job -> outcome of the
+    # jobs that need nothing more; `result` is the response given once all are settled.
+    def begin_delivery(
+        self, hook_id: str, delivery_id: str, *, event: str, now: datetime, lease: timedelta
+    ) -> dict[str, Any] | None:
+        """Record a new delivery as ours to process (conditional put). None when it was new;
+        otherwise the existing item, unchanged."""
+        item: dict[str, Any] = {
+            **delivery_key(hook_id, delivery_id),
+            "hook_id": hook_id,
+            "delivery_id": delivery_id,
+            "event": event,
+            "status": "processing",
+            "version": 1,
+            "lease_until": iso(now + lease),
+            "received_at": iso(now),
+            "settled": {},
+            "expires_at": _delivery_expiry(now),
+        }
+        for _ in range(3):
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=_ser(item),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                existing = self._get(delivery_key(hook_id, delivery_id))
+                if existing is not None:
+                    return existing
+                continue  # expired between the put and the get: try the put again
+            return None
+        raise ConflictError(f"delivery {hook_id}/{delivery_id} keeps changing")
+
+    def resume_delivery(
+        self, hook_id: str, delivery_id: str, *, version: int, now: datetime, lease: timedelta
+    ) -> int:
+        """Take over a partial delivery, or one whose lease ran out (a crashed invocation).
+        Returns the new version; ConflictError when another invocation got there first."""
+        updated = self._update(
+            delivery_key(hook_id, delivery_id),
+            set_={
+                "status": "processing",
+                "lease_until": iso(now + lease),
+                "expires_at": _delivery_expiry(now),
+            },
+            add={"version": 1},
+            condition="#version = :seen AND (#status = :partial OR #lease_until < :now)",
+            values={":seen": version, ":partial": "partial", ":now": iso(now)},
+            return_new=True,
+        )
+        assert updated is not None
+        return int(updated["version"])
+
+    def settle_delivery_job(
+        self, hook_id: str, delivery_id: str, job: str, outcome: Mapping[str, Any]
+    ) -> None:
+        """Note that `job` needs nothing more for this delivery (written as soon as it is known,
+        so a crash later in the invocation cannot make a redelivery submit it again)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key=_ser(delivery_key(hook_id, delivery_id)),
+            UpdateExpression="SET #settled.#job = :outcome",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#settled": "settled", "#job": job},
+            ExpressionAttributeValues=_ser({":outcome": dict(outcome)}),
+        )
+
+    def finish_delivery(
+        self,
+        hook_id: str,
+        delivery_id: str,
+        *,
+        version: int,
+        done: bool,
+        result: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        """Release the lease: done (with the result duplicates get) or partial (redeliver)."""
+        self._update(
+            delivery_key(hook_id, delivery_id),
+            set_={
+                "status": "done" if done else "partial",
+                "result": dict(result),
+                "finished_at": iso(now),
+                "lease_until": None,
+            },
+            condition="#version = :mine",
+            values={":mine": version},
+        )
 
     # --- job state changes -------------------------------------------------------------------
     # Used by batchcron.outcomes: Batch events applied to runs in order, each run's outcome
@@ -575,6 +669,20 @@ class Settlement:
         """The failure streak before this run's outcome."""
         key = "consecutive_failures" if self.counted else "last_failures_before"
         return int(self.state.get(key) or 0)
+
+
+def delivery_key(hook_id: str, delivery_id: str) -> dict[str, str]:
+    return {"pk": f"DELIVERY#{hook_id}#{delivery_id}", "sk": "DELIVERY"}
+
+
+def _delivery_expiry(now: datetime) -> int:
+    """Keep a delivery at least DELIVERY_TTL after it was last processed."""
+    return int((now + DELIVERY_TTL).timestamp())
+
+
+def _state(item: Mapping[str, Any]) -> JobState:
+    """A job state from its item (the job name comes from the key)."""
+    return JobState.model_validate({**item, "job": str(item["pk"]).removeprefix("JOB#")})
 
 
 def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
