@@ -1,0 +1,154 @@
+"""WebhookFunction: GitHub deliveries over a Lambda Function URL (`POST /github`, `POST /`).
+
+The signature is verified over the raw body before anything is parsed. Never logged: the
+secret, the signature, the body or the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batchcron.github import (
+    BadPayloadError,
+    DeliveryInProgressError,
+    PayloadTooLargeError,
+    SignatureError,
+    header_id,
+    parse_json,
+    raw_body,
+    verify,
+)
+from batchcron.observability import count, logger, metrics, traced
+from batchcron.secrets import SecretUnavailableError
+
+if TYPE_CHECKING:
+    from batchcron.webhook import Services
+
+app = LambdaFunctionUrlResolver()
+
+
+@app.post("/github")
+@app.post("/")
+def github() -> Response[dict[str, Any]]:
+    from batchcron.webhook import Delivery, handle
+
+    request = app.current_event
+    body = raw_body(request.body, bool(request.is_base64_encoded))
+    headers = request.headers  # case-insensitive
+    verify(_secrets(), body, headers.get("x-hub-signature-256"))
+
+    event = headers.get("x-github-event") or ""
+    if not event.replace("_", "").isalpha() or len(event) > 64:
+        raise BadPayloadError("missing or malformed X-GitHub-Event header")
+    delivery = Delivery(
+        event=event,
+        delivery_id=header_id(
+            headers.get("x-github-delivery"), "X-GitHub-Delivery", required=False
+        ),
+        hook_id=header_id(headers.get("x-github-hook-id"), "X-GitHub-Hook-ID", required=False),
+    )
+    logger.append_keys(
+        github_event=delivery.event, delivery=delivery.delivery_id, hook_id=delivery.hook_id
+    )
+    reply = handle(delivery, parse_json(body), _services, time_left=_time_left)
+    count("WebhookDeliveries")
+    logger.info("delivery answered", status=reply.status, jobs=reply.body.get("jobs"))
+    return _json(reply.status, reply.body)
+
+
+def _secrets() -> Iterator[str]:
+    """The webhook secret, then (only if that fails, and at most once a minute) a fresh read in
+    case it was rotated. The template's placeholder never counts as a secret."""
+    from batchcron.secrets import PLACEHOLDER, get_secret, refresh_allowed
+    from batchcron.settings import settings
+
+    arn = settings().require("github_webhook_secret_arn")
+    cached = get_secret(arn)
+    if cached != PLACEHOLDER:
+        yield cached
+    if refresh_allowed(arn):
+        fresh = get_secret(arn, force=True)
+        if fresh not in (cached, PLACEHOLDER):
+            logger.info("webhook secret changed; using the new value")
+            yield fresh
+
+
+def _services() -> Services:
+    from batchcron.catalogue import load_catalogue
+    from batchcron.webhook import Services
+    from batchcron.wiring import submitter
+
+    return Services(catalogue=load_catalogue(), submitter=submitter(patient=False))
+
+
+def _time_left() -> float:
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+# --- errors, mapped once -----------------------------------------------------------------------
+
+
+@app.not_found
+def _not_found(exc: Exception) -> Response[dict[str, Any]]:
+    count("WebhookRejected")
+    return _json(HTTPStatus.NOT_FOUND, {"error": "not found; GitHub deliveries are POST /github"})
+
+
+@app.exception_handler(SignatureError)
+def _unauthorized(exc: SignatureError) -> Response[dict[str, Any]]:
+    count("WebhookRejected")
+    logger.warning("delivery refused: bad or missing signature")
+    return _json(HTTPStatus.UNAUTHORIZED, {"error": "unauthorized"})
+
+
+@app.exception_handler(PayloadTooLargeError)
+def _too_large(exc: PayloadTooLargeError) -> Response[dict[str, Any]]:
+    count("WebhookRejected")
+    logger.warning("delivery refused: body too large")
+    return _json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "payload too large (limit 5 MiB)"})
+
+
+@app.exception_handler(BadPayloadError)
+def _bad_request(exc: BadPayloadError) -> Response[dict[str, Any]]:
+    count("WebhookRejected")
+    logger.warning("delivery refused: bad payload", error=str(exc))
+    return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+
+
+@app.exception_handler(DeliveryInProgressError)
+def _in_progress(exc: DeliveryInProgressError) -> Response[dict[str, Any]]:
+    count("WebhookConflicts")
+    logger.info("delivery already being processed")
+    return _json(HTTPStatus.CONFLICT, {"error": "this delivery is being processed; try later"})
+
+
+@app.exception_handler(SecretUnavailableError)
+def _unavailable(exc: SecretUnavailableError) -> Response[dict[str, Any]]:
+    logger.error("webhook secret unavailable", error=str(exc))
+    return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporarily unavailable"})
+
+
+@app.exception_handler(Exception)
+def _internal(exc: Exception) -> Response[dict[str, Any]]:
+    count("WebhookErrors")
+    logger.exception("delivery failed")
+    return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, clear_state=True
+)
+@metrics.log_metrics
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
