@@ -88,7 +88,7 @@ make clobber"
 
 	[ "$status" -eq 0 ]
 	grep -qx "password=$token" "$FAKE_STATE_DIR/credential.out"
-	! grep -q "$token" "$FAKE_STATE_DIR/calls.log"
+	refute grep -q "$token" "$FAKE_STATE_DIR/calls.log"
 	[[ "$output" != *"$token"* ]]
 }
 

@@ -62,8 +62,8 @@ final_stage() {
 
 @test "every stage is built on pinned Debian bookworm-slim, never a moving tag" {
 	instructions | grep -qx 'ARG DEBIAN_IMAGE=debian:bookworm-slim'
-	! instructions | grep -Eq '^FROM .*(stable|latest|sid|testing)'
-	! instructions | grep '^FROM ' | grep -vq 'FROM ${DEBIAN_IMAGE}'
+	refute grep -Eq '^FROM .*(stable|latest|sid|testing)' <<<"$(instructions)"
+	refute grep -v '^FROM ${DEBIAN_IMAGE}' <<<"$(instructions | grep '^FROM ')"
 }
 
 @test "the final stage runs as a non-root user in a work directory" {
@@ -72,12 +72,12 @@ final_stage() {
 	[ -n "$user" ]
 	[[ "${user%%:*}" != 0 && "${user%%:*}" != root ]]
 	final_stage | grep -q '^WORKDIR /home/batch/work$'
-	! final_stage | grep -qi 'sudo'
+	refute grep -qi 'sudo' <<<"$(final_stage)"
 }
 
 @test "apt runs non-interactively instead of piping yes" {
 	final_stage | grep -q 'DEBIAN_FRONTEND=noninteractive'
-	! grep -Eq '(^|[;&(]|\s)yes \| *make' "$BATCH_IMAGE_DIR"/*.sh
+	refute grep -Eq '(^|[;&(]|\s)yes \| *make' "$BATCH_IMAGE_DIR"/*.sh
 }
 
 @test "Python packages go to a venv on PATH" {
@@ -86,14 +86,14 @@ final_stage() {
 }
 
 @test "no Docker engine is installed" {
-	! instructions | grep -Eiq 'docker-ce|docker\.io|containerd|get\.docker\.com|download\.docker\.com'
+	refute grep -Eiq 'docker-ce|docker\.io|containerd|get\.docker\.com|download\.docker\.com' <<<"$(instructions)"
 }
 
 @test "tippecanoe is built from a pinned release in its own stage" {
 	instructions | grep -qx 'FROM ${DEBIAN_IMAGE} AS tippecanoe'
 	instructions | grep -Eqx 'ARG TIPPECANOE_VERSION=[0-9]+\.[0-9]+\.[0-9]+'
 	final_stage | grep -q '^COPY --from=tippecanoe '
-	! final_stage | grep -q 'tippecanoe.tar.gz'
+	refute grep -q 'tippecanoe.tar.gz' <<<"$(final_stage)"
 }
 
 @test "the tools the makefiles need are installed" {

@@ -223,7 +223,7 @@ s3_log_dir() {
 	[[ "$dir" =~ /s3/logs-bucket/batch/[0-9]{4}-[0-9]{2}-[0-9]{2}/historic-england-collection/job-0001$ ]]
 	grep -qx 'make makerules: out' "$dir/stdout.log"
 	grep -qx 'make makerules: err' "$dir/stderr.log"
-	! grep -q 'make makerules: err' "$dir/stdout.log"
+	refute grep -q 'make makerules: err' "$dir/stdout.log"
 	assert_equal "$(cat "$dir/exit_code.log")" 0
 }
 
@@ -267,9 +267,9 @@ s3_log_dir() {
 
 	[ "$status" -eq 0 ]
 	grep -qx "password=$token" "$FAKE_STATE_DIR/credential.out"
-	! grep -q "$token" "$FAKE_STATE_DIR/calls.log"
+	refute grep -q "$token" "$FAKE_STATE_DIR/calls.log"
 	[[ "$output" != *"$token"* ]]
-	! grep -rq "$token" "$FAKE_STATE_DIR/s3" "$WORK_DIR/.batchcron"
+	refute grep -rq "$token" "$FAKE_STATE_DIR/s3" "$WORK_DIR/.batchcron"
 }
 
 # Starts the entrypoint in the background and waits (bounded) until a fake step hangs.
@@ -313,7 +313,7 @@ start_hung_run() {
 	wait "$RUN_PID" || status=$?
 
 	[ "$status" -eq 143 ]
-	! kill -0 "$hung" 2>/dev/null
+	refute is_running "$hung"
 	grep -q 'sending SIGKILL' "$BATS_TEST_TMPDIR/err"
 	refute_called 'make push'
 }
@@ -336,7 +336,7 @@ start_hung_run() {
 	BATCH_FILE_URL="${ALLOWED}run.sh" run timeout 60 "$SCRIPT"
 
 	[ "$status" -eq 5 ]
-	! kill -0 "$(cat "$FAKE_STATE_DIR/left.pid")" 2>/dev/null
+	refute is_running "$(cat "$FAKE_STATE_DIR/left.pid")"
 	[[ "$output" == *"stopping processes the script left running"* ]]
 }
 

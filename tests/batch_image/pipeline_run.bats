@@ -184,9 +184,10 @@ make init"
 	grep -qx "password=$token" "$FAKE_STATE_DIR/credential.out"
 	grep -qx "credential.https://github.com.helper" "$FAKE_STATE_DIR/credential.key"
 	# ... and it is in no command line, no output, and not in make's environment.
-	! grep -q "$token" "$FAKE_STATE_DIR/calls.log"
+	refute grep -q "$token" "$FAKE_STATE_DIR/calls.log"
 	[[ "$output" != *"$token"* ]]
-	! grep "^make" "$FAKE_STATE_DIR/env.log" | grep -q "$token"
+	grep -q "^make" "$FAKE_STATE_DIR/env.log"
+	refute grep -q "^make.*$token" "$FAKE_STATE_DIR/env.log"
 }
 
 @test "sourcing the script defines its functions without running anything" {

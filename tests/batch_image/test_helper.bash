@@ -47,3 +47,20 @@ assert_equal() {
 		return 1
 	fi
 }
+
+# Fails when the command succeeds. Use it instead of "! cmd": bash's errexit ignores a negated
+# command, so "! cmd" in the middle of a bats test can never fail it.
+refute() {
+	if "$@" 2>/dev/null; then
+		echo "expected this to fail: $*" >&2
+		return 1
+	fi
+}
+
+# True while pid is a live process. A killed process whose parent has gone may stay a zombie
+# until init reaps it; that counts as ended.
+is_running() {
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ -n "$state" && "$state" != Z* ]]
+}
