@@ -233,16 +233,10 @@ class Submitter:
             return self._submit_failed(job, run, str(exc))
         now = self.clock()
         alert_pending = run.alert is not None and run.alert.state == "pending"
-        self.store.update_run(
-            job.name,
-            run.run_id,
-            {
-                "status": Status.SUBMITTED,
-                "batch_job_id": batch_job_id,
-                "job_queue": spec.queue,
-                "submitted_at": iso(now),
-                "reason": None,
-            },
+        self._record_submitted(
+            job,
+            run,
+            {"batch_job_id": batch_job_id, "job_queue": spec.queue, "submitted_at": iso(now)},
             outbox_at=now if alert_pending else None,
         )
         self._activate(job, run, batch_job_id)
@@ -258,13 +252,27 @@ class Submitter:
 
     def adopt(self, job: Job, run: Run, batch_job_id: str, queue: str) -> None:
         """Record a Batch job that was submitted for `run` before a crash lost the answer."""
-        self.store.update_run(
-            job.name,
-            run.run_id,
-            {"status": Status.SUBMITTED, "batch_job_id": batch_job_id, "job_queue": queue},
-            outbox_at=None,
+        self._record_submitted(
+            job, run, {"batch_job_id": batch_job_id, "job_queue": queue}, outbox_at=None
         )
         self._activate(job, run, batch_job_id)
+
+    def _record_submitted(
+        self, job: Job, run: Run, changes: dict[str, object], *, outbox_at: datetime | None
+    ) -> None:
+        """Mark the run SUBMITTED, unless a Batch state change event was recorded on it first
+        (events can beat this write): then keep the event's newer status."""
+        try:
+            self.store.update_run(
+                job.name,
+                run.run_id,
+                {**changes, "status": Status.SUBMITTED, "reason": None},
+                outbox_at=outbox_at,
+                condition="attribute_not_exists(#order) OR #order = :no_event",
+                values={":no_event": 0},
+            )
+        except ConflictError:
+            self.store.update_run(job.name, run.run_id, changes, outbox_at=False)
 
     def _activate(self, job: Job, run: Run, batch_job_id: str) -> None:
         # A conflict means the run already ended (its terminal event came first) or, with

@@ -584,3 +584,25 @@ def test_crash_after_counting_is_finished_by_the_retry(
     # Then the failure is counted once and alerted once
     assert world.store.job_state("parish").consecutive_failures == 1
     assert slack.headlines() == [":x: parish failed"]
+
+
+def test_event_that_beats_the_submit_record_is_not_overwritten(world: World) -> None:
+    # Given a claimed run whose RUNNING event arrives before the submit path records SUBMITTED
+    run = Run(
+        job="parish",
+        run_id="parish-20260101T000000",
+        trigger="schedule",
+        status=Status.CLAIMED,
+        created_at="2026-01-01T00:00:00.000Z",
+    )
+    assert world.store.claim_run(run, outbox_at=datetime.now(UTC))
+    world.record(batch_event("RUNNING", 0))
+
+    # When the submit path records the Batch job
+    world.submitter.adopt(world.catalogue.jobs["parish"], run, "8d2f6a41", "queue-arn")
+
+    # Then the newer status from Batch stands, and the run has left the outbox
+    recorded = world.run("parish", run.run_id)
+    assert recorded.status == Status.RUNNING
+    assert recorded.batch_job_id == "8d2f6a41"
+    assert world.store.outbox(until=datetime.now(UTC) + timedelta(days=1)) == []
