@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -90,10 +91,24 @@ def run_duration(run: Run) -> float | None:
     return None
 
 
+NO_WRAP = frozenset({"RUN", "JOB", "STATUS", "LATEST RUN", "TRIGGER", "EXIT", "DURATION"})
+FLEXIBLE = frozenset({"REASON", "SCHEDULE", "REPOSITORY"})
+
+
 def table(*columns: str, title: str | None = None) -> Table:
-    grid = Table(title=title, title_justify="left", header_style="bold", pad_edge=False)
+    """A table whose names and statuses stay on one line; other cells wrap on narrow screens."""
+    grid = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for column in columns:
-        grid.add_column(column, overflow="fold")
+        # Free text takes what is left, so names and statuses keep their width.
+        flexible = 1 if column in FLEXIBLE else None
+        grid.add_column(column, overflow="fold", no_wrap=column in NO_WRAP, ratio=flexible)
     return grid
 
 
@@ -107,23 +122,31 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def runs_table(runs: Sequence[Run], *, with_job: bool = True, title: str | None = None) -> Table:
+def runs_table(
+    runs: Sequence[Run], *, with_job: bool = True, compact: bool = False, title: str | None = None
+) -> Table:
+    """Runs as a table. `compact` (local mode's narrow live view) leaves out the job and time
+    (the run id says them) and the reason (the Slack alert says it)."""
     columns = ["RUN", "JOB", "TRIGGER", "STATUS", "CREATED", "DURATION", "EXIT", "REASON"]
-    if not with_job:
+    if not with_job or compact:
         columns.remove("JOB")
+    if compact:
+        columns.remove("CREATED")
+        columns.remove("REASON")
     grid = table(*columns, title=title)
     for run in runs:
         cells: list[str | Text] = [run.run_id]
-        if with_job:
+        if "JOB" in columns:
             cells.append(run.job)
+        cells += [run.trigger, status_text(run.status)]
+        if "CREATED" in columns:
+            cells.append(when(run.created_at))
         cells += [
-            run.trigger,
-            status_text(run.status),
-            when(run.created_at),
             duration(run_duration(run)),
             "-" if run.exit_code is None else str(run.exit_code),
-            "" if run.status == Status.SUCCEEDED else (run.reason or "")[:80],
         ]
+        if "REASON" in columns:
+            cells.append("" if run.status == Status.SUCCEEDED else (run.reason or "")[:80])
         grid.add_row(*cells)
     return grid
 

@@ -284,7 +284,7 @@ class LocalSystem:
         synth = getattr(self, "synth", None)
         if synth is None or self.stop_event.is_set():
             return
-        deadline = time.monotonic() + min(2.0, self.options.pace * 2 + 0.5)
+        deadline = time.monotonic() + min(10.0, self.options.pace * 6 + 1.0)
         while synth.busy() and time.monotonic() < deadline:
             time.sleep(0.05)
 

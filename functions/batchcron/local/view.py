@@ -125,7 +125,7 @@ class RunView:
         title = "runs (newest first) — Ctrl-C stops"
         if not self._runs:
             return Group(Text(title, style="bold"), Text("no runs yet", style="dim"))
-        return output.runs_table(self._runs[:15], title=title)
+        return output.runs_table(self._runs[:15], compact=True, title=title)
 
 
 def line(run: Run) -> str:
@@ -145,7 +145,8 @@ def summary(console: Console, runs: Sequence[Run], *, alerts: int, elapsed: floa
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status.value] = counts.get(run.status.value, 0) + 1
-    console.print(output.runs_table(sorted(runs, key=lambda r: r.created_at), title="summary"))
+    ordered = sorted(runs, key=lambda r: r.created_at)
+    console.print(output.runs_table(ordered, compact=True, title="summary"))
     totals = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none"
     console.print(
         f"{len(runs)} run(s): {totals}; {alerts} Slack alert(s); ran {output.duration(elapsed)}",
