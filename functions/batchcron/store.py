@@ -549,7 +549,12 @@ class RunStore:
             values[":one"] = 1
         else:
             sets.append("#failures = :zero")
-        once = "(attribute_not_exists(#counted) OR #counted <> :run)"
+        # Once per run, and never for a run that finished before the last one counted: a late
+        # duplicate of an older run's terminal event must not rewind the streak.
+        once = (
+            "(attribute_not_exists(#counted) OR #counted <> :run)"
+            " AND (attribute_not_exists(#last_finished) OR #last_finished <= :at)"
+        )
         release = {"#active": "active_run_id", "#active_job": "active_batch_job_id"}
         release["#active_since"] = "active_since"
 
