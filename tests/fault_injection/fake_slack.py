@@ -1,0 +1,118 @@
+"""A Slack incoming webhook stand-in on 127.0.0.1 that can be down, slow or rate limiting, and
+remembers every message it was sent and how it answered."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal
+
+from batchcron.local.http import Server
+
+Mode = Literal["ok", "drop", "503", "429", "slow"]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One POST: which alert it carried and how it was answered."""
+
+    run_id: str
+    headline: str
+    mode: Mode
+    status: int | None  # None: the connection was dropped without an answer
+    delay: float
+
+
+def run_id_of(message: dict[str, Any]) -> str:
+    """The run id in a batchcron alert (its `Run` field)."""
+    for block in message.get("blocks") or []:
+        for item in block.get("fields") or []:
+            text = str(item.get("text", ""))
+            if text.startswith("*Run*\n"):
+                return text.split("\n", 1)[1].strip("`")
+    return ""
+
+
+def headline_of(message: dict[str, Any]) -> str:
+    for block in message.get("blocks") or []:
+        if block.get("type") == "header":
+            return str(block["text"]["text"])
+    return str(message.get("text", ""))
+
+
+class FakeSlack:
+    """`mode`: ok (200), drop (close without answering), 503, 429 (Retry-After: 0), slow
+    (answer 200 after `delay` seconds)."""
+
+    def __init__(self) -> None:
+        self.mode: Mode = "ok"
+        self.delay = 0.0
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self.server = Server(self._handler(), 0)
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/services/T000/B000/fake"
+
+    def __enter__(self) -> FakeSlack:
+        self.server.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.stop()
+
+    def set(self, mode: Mode, delay: float = 0.0) -> None:
+        with self._lock:
+            self.mode, self.delay = mode, delay
+
+    def _record(self, message: dict[str, Any]) -> tuple[Mode, float]:
+        with self._lock:
+            mode, delay = self.mode, self.delay
+            status = {"ok": 200, "slow": 200, "503": 503, "429": 429}.get(mode)
+            self.received.append(
+                Received(run_id_of(message), headline_of(message), mode, status, delay)
+            )
+        return mode, delay
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b"{}"
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    message = {}
+                mode, delay = fake._record(message if isinstance(message, dict) else {})
+                if mode == "drop":
+                    self.close_connection = True
+                    return
+                if mode == "slow":
+                    time.sleep(delay)
+                status, text = {
+                    "503": (503, b"service_unavailable"),
+                    "429": (429, b"rate_limited"),
+                }.get(mode, (200, b"ok"))
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(text)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                try:
+                    self.wfile.write(text)
+                except OSError:  # the client gave up waiting
+                    self.close_connection = True
+
+        return Handler
