@@ -41,8 +41,8 @@ def batch(patient: bool = True) -> BatchClient:
     if patient:
         retries = {"mode": "adaptive", "max_attempts": 10}
         return _client("batch", retries=retries, connect_timeout=3, read_timeout=10)
-    retries = {"mode": "standard", "max_attempts": 3}
-    return _client("batch", retries=retries, connect_timeout=1, read_timeout=2)
+    retries = {"mode": "standard", "max_attempts": 1}
+    return _client("batch", retries=retries, connect_timeout=1, read_timeout=1.5)
 
 
 @cache

@@ -81,6 +81,7 @@ class Batch:
         submit_client: Any | None = None,
         patient: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
     ) -> None:
         self._client = client
@@ -88,8 +89,12 @@ class Batch:
         self.patient = patient
         self.sleep = sleep
         self.random = random.Random(seed)
+        self.clock = clock
         self.max_attempts = 12 if patient else 3
         self.backoff_cap = 8.0 if patient else 0.5
+        # Seconds one submit may take, retries included: well inside the dispatcher's timeout,
+        # and for the webhook well inside GitHub's 10 s.
+        self.budget = 90.0 if patient else 4.0
 
     @property
     def client(self) -> Any:
@@ -109,9 +114,13 @@ class Batch:
 
         request = spec.request()
         error = "no attempt made"
+        started = self.clock()
         for attempt in range(self.max_attempts):
             if attempt:
-                self.sleep(self.random.uniform(0, min(self.backoff_cap, 0.2 * 2**attempt)))
+                delay = self.random.uniform(0, min(self.backoff_cap, 0.2 * 2**attempt))
+                if self.clock() - started + delay > self.budget:
+                    break
+                self.sleep(delay)
             try:
                 response = self.submit_client.submit_job(**request)
                 return str(response["jobId"])
@@ -125,10 +134,12 @@ class Batch:
                     raise BatchUnavailableError(error) from exc  # refused: retrying won't help
             except BotoCoreError as exc:  # timeouts and dropped connections
                 error = _describe(exc)
+            if self.clock() - started > self.budget:
+                break
             existing = self._lookup(spec)
             if existing is not None:
                 return existing
-        raise BatchUnavailableError(f"{error} (after {self.max_attempts} attempts)")
+        raise BatchUnavailableError(f"{error} (after {attempt + 1} attempt(s))")
 
     def _lookup(self, spec: JobSpec) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
