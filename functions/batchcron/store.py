@@ -163,6 +163,18 @@ class RunStore:
             raise ConflictError(f"conditional update of {dict(key)} failed") from None
         return _de(response["Attributes"]) if return_new else None
 
+    def _put_new(self, item: Mapping[str, Any]) -> bool:
+        """PutItem unless the key exists. True when this call created it."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=_ser(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _get(self, key: Mapping[str, str], consistent: bool = True) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.table, Key=_ser(key), ConsistentRead=consistent
@@ -186,16 +198,7 @@ class RunStore:
     # --- runs ----------------------------------------------------------------------------
     def claim_run(self, run: Run, *, outbox_at: datetime | None = None) -> bool:
         """Create a run item unless it exists (the exactly-once claim). True when created."""
-        item = run_item(run, outbox_at=outbox_at)
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=_ser(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._put_new(run_item(run, outbox_at=outbox_at))
 
     def update_run(
         self,
@@ -377,13 +380,7 @@ class RunStore:
             "expires_at": _delivery_expiry(now),
         }
         for _ in range(3):
-            try:
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=_ser(item),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except self.client.exceptions.ConditionalCheckFailedException:
+            if not self._put_new(item):
                 existing = self._get(delivery_key(hook_id, delivery_id))
                 if existing is not None:
                     return existing

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from batchcron.alerting import duration_text
 from batchcron.models import Run, Status, parse_time
 
 STYLES = {
@@ -71,16 +72,7 @@ def when(text: str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return duration_text(seconds) or "-"
 
 
 def run_duration(run: Run) -> float | None:
