@@ -15,9 +15,12 @@ def store() -> RunStore:
 
 
 def submitter(*, patient: bool = True) -> Submitter:
+    """The submit path. The impatient one (webhook) leaves alerts it records pending for the
+    next dispatcher tick, so a slow Slack never holds up GitHub's answer."""
     from batchcron import notify
 
-    return Submitter(store(), Batch(patient=patient), settings(), on_alert=notify.on_alert)
+    on_alert = notify.on_alert if patient else None
+    return Submitter(store(), Batch(patient=patient), settings(), on_alert=on_alert)
 
 
 def dispatcher() -> Dispatcher:
