@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 DEFAULT_MAX_AGE = 300  # seconds a secret is cached
 PLACEHOLDER = "unset"  # the template's initial value for secrets the operator fills in
@@ -16,12 +21,24 @@ class SecretUnavailableError(RuntimeError):
     """The secret could not be read (missing, no permission, Secrets Manager down)."""
 
 
+@cache
+def _provider() -> SecretsProvider:
+    """Powertools' secrets provider on batchcron's own Secrets Manager client: its timeouts and
+    bounded retries (the webhook answers inside GitHub's 10 s), and the boto3 session the other
+    clients share (a second session costs a cold start ~30 ms of loading endpoint data)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from batchcron import aws
+
+    return SecretsProvider(boto3_client=aws.secretsmanager())
+
+
 def get_secret(arn: str, *, max_age: int = DEFAULT_MAX_AGE, force: bool = False) -> str:
     """The secret string of `arn` (cached for `max_age` seconds unless `force`)."""
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(arn, max_age=max_age, force_fetch=force)
+        value = _provider().get(arn, max_age=max_age, force_fetch=force)
     except parameters.exceptions.GetParameterError as exc:
         # The message names the secret, never its value.
         raise SecretUnavailableError(
@@ -49,5 +66,6 @@ def reset() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
+    _provider.cache_clear()
     with _lock:
         _last_forced.clear()
