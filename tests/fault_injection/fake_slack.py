@@ -51,6 +51,7 @@ class FakeSlack:
         self.mode: Mode = "ok"
         self.delay = 0.0
         self.received: list[Received] = []
+        self.messages: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.server = Server(self._handler(), 0)
 
@@ -73,6 +74,7 @@ class FakeSlack:
         with self._lock:
             mode, delay = self.mode, self.delay
             status = {"ok": 200, "slow": 200, "503": 503, "429": 429}.get(mode)
+            self.messages.append(message)
             self.received.append(
                 Received(run_id_of(message), headline_of(message), mode, status, delay)
             )

@@ -23,7 +23,7 @@ def test_webhook_fuzz_never_5xx_and_never_submits_unsigned() -> None:
     assert tally.detail["status_413"] == 2, tally
 
 
-def test_throttling_and_5xx_storm_submits_every_due_run_exactly_once() -> None:
+def test_submit_storm_of_throttling_and_5xx_submits_every_due_run_exactly_once() -> None:
     tally = campaigns.submit_storm()
     _nothing_lost_or_duplicated(tally)
     assert tally.detail["throttled"] > 0 and tally.detail["server_errors"] > 0, tally
@@ -32,7 +32,7 @@ def test_throttling_and_5xx_storm_submits_every_due_run_exactly_once() -> None:
     assert tally.detail["unexpected_runs"] == 0, tally
 
 
-def test_racing_dispatchers_submit_one_run_per_slot() -> None:
+def test_dispatcher_race_submits_one_run_per_slot() -> None:
     tally = campaigns.dispatcher_race()
     _nothing_lost_or_duplicated(tally)
     assert tally.detail["tick_errors"] == 0, tally
@@ -40,7 +40,7 @@ def test_racing_dispatchers_submit_one_run_per_slot() -> None:
     assert tally.detail["duplicate_outcomes"] > 0, tally  # the rival lost real races
 
 
-def test_crash_between_claim_and_submit_still_runs_once() -> None:
+def test_dispatcher_crash_between_claim_and_submit_still_runs_once() -> None:
     tally = campaigns.dispatcher_crash()
     _nothing_lost_or_duplicated(tally)
     assert tally.detail["crashes_before_submit"] > 0, tally
