@@ -5,12 +5,10 @@ TooManyRequestsException (AWS Batch's account limit): achieved rate, duplicates,
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,17 +32,6 @@ FIRST = "2026-03-02T00:59:00Z"
 SLOT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.data
-
-    def read(self, *_: Any) -> bytes:
-        return self.data
-
-
 class TokenBucket:
     """`rate` requests per second with a burst of `burst`; the rest are refused with
     TooManyRequestsException before they reach Batch (a botocore before-send hook)."""
@@ -59,7 +46,7 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def __call__(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
+        from tests.faults import refusal
 
         with self._lock:
             now = time.monotonic()
@@ -70,9 +57,7 @@ class TokenBucket:
                 self.accepted.append(now)
                 return None
             self.refused += 1
-        body = json.dumps({"__type": "TooManyRequestsException", "message": "Too Many Requests"})
-        headers = {"x-amzn-ErrorType": "TooManyRequestsException"}
-        return AWSResponse(request.url, 429, headers, _Raw(body.encode()))  # type: ignore[arg-type]
+        return refusal(request, 429, "TooManyRequestsException")
 
 
 def _catalogue(jobs: int) -> str:

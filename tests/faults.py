@@ -56,12 +56,17 @@ class Storm:
                 self.failed += 1
         if not fail:
             return None
-        # Steer the request away from moto (which answers every before-send hook it matches):
-        # a refused call must not also be carried out.
-        request.url = "https://injected-fault.invalid/"
-        body = json.dumps({"__type": self.error, "message": "injected fault"}).encode()
-        headers = {"x-amzn-ErrorType": self.error, "Content-Type": "application/json"}
-        return AWSResponse(request.url, self.status, headers, _Body(body))  # type: ignore[arg-type]
+        return refusal(request, self.status, self.error)
+
+
+def refusal(request: Any, status: int, error: str) -> AWSResponse:
+    """An AWS JSON error answer to `request`, for a botocore before-send hook. The request is
+    steered away from moto (which answers every before-send hook it matches, in process), so a
+    refused call is not also carried out."""
+    request.url = "https://injected-fault.invalid/"
+    body = json.dumps({"__type": error, "message": "injected fault"}).encode()
+    headers = {"x-amzn-ErrorType": error, "Content-Type": "application/json"}
+    return AWSResponse(request.url, status, headers, _Body(body))  # type: ignore[arg-type]
 
 
 @contextmanager

@@ -90,8 +90,9 @@ class Batch:
         self.sleep = sleep
         self.random = random.Random(seed)
         self.clock = clock
-        self.max_attempts = 12 if patient else 3
-        self.backoff_cap = 8.0 if patient else 0.5
+        self.max_attempts = 40 if patient else 3
+        # Short caps: a throttled caller that sleeps long leaves the account's rate unused.
+        self.backoff_cap = 2.0 if patient else 0.5
         # Seconds one submit may take, retries included: well inside the dispatcher's timeout,
         # and for the webhook well inside GitHub's 10 s.
         self.budget = 90.0 if patient else 4.0
@@ -117,7 +118,7 @@ class Batch:
         started = self.clock()
         for attempt in range(self.max_attempts):
             if attempt:
-                delay = self.random.uniform(0, min(self.backoff_cap, 0.2 * 2**attempt))
+                delay = self.random.uniform(0, min(self.backoff_cap, 0.1 * 2**attempt))
                 if self.clock() - started + delay > self.budget:
                     break
                 self.sleep(delay)
