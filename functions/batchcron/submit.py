@@ -123,8 +123,37 @@ class Submitter:
             max_attempts=job.attempts,
         )
         if not self.store.claim_run(run, outbox_at=now + REDRIVE_AFTER):
-            return Outcome(job.name, run.run_id, "duplicate", reason="already claimed")
+            return self._claimed_before(job, run.run_id, now)
         return self.start(job, run, state)
+
+    def _claimed_before(self, job: Job, run_id: str, now: datetime) -> Outcome:
+        """The run id was claimed already (a duplicate tick, a redelivered webhook). A push or
+        manual run that Batch refused then is tried again, once per retry; anything else is
+        left as it is (a crashed claim is re-driven by the dispatcher)."""
+        existing = self.store.get_run(job.name, run_id)
+        if existing is None:
+            return Outcome(job.name, run_id, "duplicate", reason="already claimed")
+        if existing.status == Status.SUBMIT_FAILED and existing.deadline is None:
+            try:
+                self.store.update_run(
+                    job.name,
+                    run_id,
+                    {"claimed_at": iso(now)},
+                    expect=[Status.SUBMIT_FAILED],
+                    condition="#claimed_at = :old",
+                    values={":old": existing.claimed_at},
+                )
+            except ConflictError:
+                return Outcome(job.name, run_id, "duplicate", reason="being retried elsewhere")
+            logger.info("retrying a run Batch refused earlier", job=job.name, run_id=run_id)
+            return self.start(job, existing)
+        return Outcome(
+            job.name,
+            run_id,
+            "duplicate",
+            batch_job_id=existing.batch_job_id,
+            reason=f"already claimed ({existing.status.value})",
+        )
 
     def start(self, job: Job, run: Run, state: JobState | None = None) -> Outcome:
         """Apply the concurrency policy to a claimed (or queued) run and submit it."""

@@ -18,7 +18,7 @@ from batchcron.github import (
     parse_push,
     same_repository,
 )
-from batchcron.models import JobState, iso, utcnow
+from batchcron.models import JobState, iso, parse_time, utcnow
 from batchcron.observability import count, logger
 from batchcron.store import ConflictError, RunStore
 from batchcron.submit import Outcome, OverrideNotAllowedError, Request, Submitter, run_name
@@ -100,6 +100,7 @@ class PushDelivery:
         self.submitter = services.submitter
         self.clock = clock
         self.time_left = time_left
+        self.received = clock()
 
     def process(self) -> Reply:
         considered = [
@@ -162,8 +163,13 @@ class PushDelivery:
         existing = self.store.begin_delivery(
             self.hook_id, self.delivery_id, event="push", now=now, lease=LEASE
         )
+        self.received = now
         if existing is None:
             return 1, {}
+        if existing.get("received_at"):
+            # Run ids come from the first receipt, so a redelivery names the same runs: one
+            # that was claimed is not run again, one Batch refused is retried.
+            self.received = parse_time(str(existing["received_at"]))
         status = existing.get("status")
         if status == "done":
             return None, dict(existing.get("result") or {})
@@ -187,7 +193,7 @@ class PushDelivery:
     def _run(self, job: Job, state: JobState) -> dict[str, Any]:
         if state.paused:
             return _skipped(job.name, "job paused")
-        run_id = run_name(job.name, self.clock(), precise=True)
+        run_id = run_name(job.name, self.received, precise=True)
         if self.time_left is not None and self.time_left() < MIN_SECONDS_TO_SUBMIT:
             outcome = Outcome(job.name, run_id, "failed", reason="not attempted: out of time")
         else:

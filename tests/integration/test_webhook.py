@@ -608,12 +608,14 @@ def test_batch_unavailable_is_a_502_and_a_redelivery_submits_it(
     assert body["failed"] == ["entity-builder"]
     assert actions(body) == {"entity-builder": "failed"}
     assert batch_jobs() == []
+    refused_run = body["jobs"][0]["run_id"]
 
-    # When GitHub redelivers once Batch is back, the job is submitted once
+    # When GitHub redelivers once Batch is back, the same run is submitted, once
     status, body = invoke(request, lambda_context)
     assert status == 202
     assert actions(body) == {"entity-builder": "submitted"}
-    assert len(batch_jobs()) == 1
+    assert body["jobs"][0]["run_id"] == refused_run
+    assert [job["jobName"] for job in batch_jobs()] == [refused_run]
     assert invoke(request, lambda_context)[0] == 200
 
 
@@ -693,6 +695,40 @@ def test_a_delivery_whose_processor_died_is_taken_over(aws_env: Any, lambda_cont
 
     assert status == 202
     assert actions(body) == {"entity-builder": "submitted"}
+    assert len(batch_jobs()) == 1
+
+
+def test_a_redelivery_after_a_crash_mid_submit_does_not_run_the_job_twice(
+    aws_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from batchcron.models import iso, utcnow
+    from batchcron.submit import Submitter
+
+    request = load_event("github_push.json")
+    delivery = request["headers"]["x-github-delivery"]
+
+    # Given an invocation that died right after Batch accepted the job
+    def die(self: Submitter, job: Any, run: Any, *args: Any, **kwargs: Any) -> None:
+        raise SystemExit("the Lambda sandbox died")
+
+    with monkeypatch.context() as patch, pytest.raises(SystemExit):
+        patch.setattr(Submitter, "_record_submitted", die)
+        invoke(request, lambda_context)
+    assert len(batch_jobs()) == 1
+    # ... and whose delivery lease has run out
+    store()._update(
+        {"pk": f"DELIVERY#512345678#{delivery}", "sk": "DELIVERY"},
+        set_={"lease_until": iso(utcnow() - timedelta(minutes=1))},
+    )
+
+    # When GitHub redelivers
+    status, body = invoke(request, lambda_context)
+
+    # Then the run that was claimed is not submitted again
+    assert status == 202
+    assert actions(body) == {"entity-builder": "duplicate"}
     assert len(batch_jobs()) == 1
 
 
