@@ -178,6 +178,46 @@ def test_a_terminated_job_ends_failed_with_its_reason(aws_env: Any) -> None:
     assert events[-1]["detail"]["statusReason"] == "batchcron: cancelled by me"
 
 
+def test_the_handlers_see_a_job_as_local_mode_plays_it(aws_env: Any) -> None:
+    from batchcron import aws
+    from batchcron.batch import Batch
+
+    job_id = submit(aws_env)
+    synth = synthesizer(aws_env, lambda event: None, {})
+    aws.on_event("after-call.batch.DescribeJobs", synth.overlay)
+    batch = Batch()  # the handlers' adapter, on batchcron's own clients
+
+    # moto finished the job at once; local mode has not started playing it yet
+    assert batch.describe([job_id])[job_id]["status"] == "SUBMITTED"
+    synth.step(now=0)
+    synth.step(now=1)
+    assert batch.describe([job_id])[job_id]["status"] == "RUNNABLE"
+    play(synth)
+    assert batch.describe([job_id])[job_id]["status"] == "SUCCEEDED"
+
+
+def test_forbid_holds_back_a_run_while_local_mode_plays_the_previous_one(aws_env: Any) -> None:
+    from batchcron import aws
+    from batchcron.catalogue import load_catalogue
+    from batchcron.submit import Request
+    from batchcron.wiring import submitter
+
+    submit(aws_env)
+    synth = synthesizer(aws_env, lambda event: None, {})
+    aws.on_event("after-call.batch.DescribeJobs", synth.overlay)
+    synth.step(now=0)
+    synth.step(now=1)  # the first run is RUNNABLE
+
+    second = submitter().trigger(
+        Request(
+            job=load_catalogue().get("parish"),
+            trigger="manual",
+            run_id="parish-20250101T000001000",
+        )
+    )
+    assert second.action == "skipped"
+
+
 def test_synthesized_events_are_recorded_by_the_real_job_state_handler(
     aws_env: Any, lambda_context: Any
 ) -> None:

@@ -127,6 +127,24 @@ class Synthesizer:
     def busy(self) -> bool:
         return bool(self.plans)
 
+    def status_of(self, job_id: str) -> str | None:
+        """The status local mode is playing for `job_id`; None once it has ended (moto's own
+        answer, finished, is then the right one)."""
+        plan = self.plans.get(job_id)
+        if plan is not None:
+            return plan.steps[plan.step - 1] if plan.step else "SUBMITTED"
+        return None if job_id in self.seen else "SUBMITTED"
+
+    def overlay(self, parsed: dict[str, Any], **_: Any) -> None:
+        """botocore `after-call.batch.DescribeJobs` hook for the handlers' clients: report jobs
+        as local mode plays them, not as moto's simple backend has them (finished the moment
+        they are submitted), so the overlap guard (`concurrency: forbid`) sees a run still
+        going, as it would on AWS."""
+        for job in parsed.get("jobs", []):
+            status = self.status_of(str(job.get("jobId", "")))
+            if status is not None:
+                job["status"] = status
+
     def _discover(self, now: float) -> None:
         ids: list[str] = []
         for status in ("SUCCEEDED", "FAILED"):

@@ -179,6 +179,9 @@ class LocalSystem:
             pace=self.options.pace,
             report=self.view.say,
         )
+        from batchcron import aws
+
+        aws.on_event("after-call.batch.DescribeJobs", self.synth.overlay)
         self.synth.start()
         self._cleanup.append(self.synth.stop)
         self.ticker = Ticker(
