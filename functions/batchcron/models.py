@@ -32,23 +32,9 @@ class Status(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL
 
-    @property
-    def in_batch(self) -> bool:
-        """The run has a Batch job that may still be going."""
-        return self in IN_BATCH
-
 
 TERMINAL = frozenset(
     {Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.MISSED, Status.SUPERSEDED}
-)
-IN_BATCH = frozenset(
-    {
-        Status.SUBMITTED,
-        Status.PENDING,
-        Status.RUNNABLE,
-        Status.STARTING,
-        Status.RUNNING,
-    }
 )
 
 

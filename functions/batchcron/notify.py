@@ -14,7 +14,7 @@ from datetime import datetime
 
 from batchcron.alerting import Where, message
 from batchcron.catalogue import Catalogue, Job
-from batchcron.models import Alert, Run, Status, iso, utcnow
+from batchcron.models import Run, Status, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.secrets import PLACEHOLDER, get_secret
 from batchcron.settings import Settings
@@ -111,10 +111,6 @@ def _outbox_work_left(run: Run) -> bool:
     return run.status == Status.CLAIMED or (
         run.status == Status.SUBMIT_FAILED and run.deadline is not None
     )
-
-
-def pending(alert: Alert | None) -> bool:
-    return alert is not None and alert.state == "pending"
 
 
 def default_notifier() -> Notifier:

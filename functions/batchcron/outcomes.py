@@ -212,8 +212,3 @@ def recorder() -> Recorder:
         default_notifier(),
         submitter=wiring.submitter,
     )
-
-
-def record_state_change(event: Any) -> Recorded:
-    """Record one raw Batch Job State Change event (the function's and local mode's entry)."""
-    return recorder().record_event(event)

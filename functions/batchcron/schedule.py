@@ -82,24 +82,6 @@ def slots_between(expr: str, tz: str, after: datetime, until: datetime) -> list[
     return found
 
 
-def latest_slot(
-    expr: str, tz: str, after: datetime, until: datetime
-) -> tuple[datetime | None, int]:
-    """The latest slot in (after, until] and how many slots that window holds.
-
-    Counting instead of listing keeps a long outage of a minutely job cheap.
-    """
-    _require_aware(after, until)
-    latest: datetime | None = None
-    count = 0
-    for slot in _iter_slots(expr, tz, after):
-        if slot > until:
-            break
-        latest = slot
-        count += 1
-    return latest, count
-
-
 def next_slot(expr: str, tz: str, after: datetime) -> datetime | None:
     """The first slot strictly after `after` (UTC), or None if there is none."""
     _require_aware(after)

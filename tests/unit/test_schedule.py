@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from batchcron.schedule import (
     ScheduleError,
-    latest_slot,
     next_slot,
     normalise,
     slot_name,
@@ -63,11 +62,6 @@ def test_repeated_hour_slot_runs_once() -> None:
         "30 1 * * *", "America/New_York", utc(2026, 10, 31, 12), utc(2026, 11, 1, 12)
     )
     assert slots == [utc(2026, 11, 1, 5, 30)]  # first occurrence (EDT)
-
-
-def test_latest_slot_counts_the_window() -> None:
-    latest, count = latest_slot("*/10 * * * *", "UTC", utc(2026, 1, 1, 0), utc(2026, 1, 1, 1))
-    assert (latest, count) == (utc(2026, 1, 1, 1), 6)
 
 
 def test_next_slot_and_name() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -182,16 +181,3 @@ def slack_sink(on_message: Callable[[dict[str, Any]], None]) -> Server:
             self._reply(200, b"ok", {"Content-Type": "text/plain"}, raw=True)
 
     return Server(Handler, 0)
-
-
-def wait_until_listening(port: int, timeout: float = 5.0) -> bool:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
