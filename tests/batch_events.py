@@ -10,6 +10,10 @@ from tests.conftest import load_event
 
 T0 = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
 EXIT_TEXT = "Essential container in task exited"
+# The statusReason AWS Batch documents for a job its queue's RUNNABLE time limit cancelled.
+STUCK = (
+    "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+)
 
 
 def _ms(moment: datetime) -> int:

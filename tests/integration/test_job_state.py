@@ -29,13 +29,9 @@ from batchcron.settings import settings as app_settings
 from batchcron.slack import Slack, SlackError
 from batchcron.store import RunStore
 from batchcron.submit import Submitter
-from tests.batch_events import batch_event, lifecycle
+from tests.batch_events import STUCK, batch_event, lifecycle
 from tests.conftest import load_event
 
-# The statusReason AWS Batch documents for a job its queue's RUNNABLE time limit cancelled.
-STUCK = (
-    "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
-)
 CATALOGUE = """
 jobs:
   parish:

@@ -19,13 +19,9 @@ from batchcron.alerting import (
 from batchcron.catalogue import Job, Notify, parse_catalogue
 from batchcron.jobstate import apply, interpret, parse_event
 from batchcron.models import Alert, Run, Status
-from tests.batch_events import batch_event
+from tests.batch_events import STUCK, batch_event
 from tests.conftest import load_event
 
-# The statusReason AWS Batch documents for a job its queue's RUNNABLE time limit cancelled.
-STUCK = (
-    "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
-)
 CATALOGUE = parse_catalogue(
     """
 jobs:

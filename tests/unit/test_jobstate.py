@@ -21,13 +21,9 @@ from batchcron.jobstate import (
     stuck_reason,
 )
 from batchcron.models import Run, Status
-from tests.batch_events import batch_event, lifecycle
+from tests.batch_events import STUCK, batch_event, lifecycle
 from tests.conftest import load_event
 
-# The statusReason AWS Batch documents for a job its queue's RUNNABLE time limit cancelled.
-STUCK = (
-    "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
-)
 CATALOGUE = parse_catalogue(
     """
 jobs:
