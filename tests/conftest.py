@@ -53,8 +53,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from moto import mock_aws
 
     from batchcron.provision import provision
+    from tests.serial_moto import serialised_moto
 
-    with mock_aws(config={"batch": {"use_docker": False}}):
+    with serialised_moto(), mock_aws(config={"batch": {"use_docker": False}}):
         provisioned = provision(boto3.session.Session(region_name="eu-west-2"))
         for key, value in provisioned.environment().items():
             monkeypatch.setenv(key, value)

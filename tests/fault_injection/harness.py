@@ -20,6 +20,7 @@ from botocore.config import Config
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.provision import Provisioned, provision
 from batchcron.store import RunStore
+from tests.serial_moto import serialised_moto
 
 REGION = "eu-west-2"
 FAKE_ENV = {
@@ -131,7 +132,7 @@ def moto_stack(catalogue: str, *, slack_url: str = "unset") -> Iterator[Stack]:
                 os.environ.pop(name, None)
             reset_caches()
             try:
-                with mock_aws(config={"batch": {"use_docker": False}}):
+                with serialised_moto(), mock_aws(config={"batch": {"use_docker": False}}):
                     provisioned = provision(
                         boto3.session.Session(region_name=REGION), slack_url=slack_url
                     )
