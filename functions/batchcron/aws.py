@@ -1,17 +1,40 @@
-"""boto3 clients: created lazily on first use and cached (never at import time)."""
+"""boto3 clients: created lazily on first use and cached (never at import time), one per
+service and configuration per process, also when several threads ask at once."""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+_T = TypeVar("_T")
+# Reentrant: a client factory calls `_session()`, itself cached under the same lock.
+_lock = threading.RLock()
+_caches: list[Any] = []  # every factory's cache, for `reset`
 
-@cache
+
+def _once(factory: Callable[..., _T]) -> Callable[..., _T]:
+    """`functools.cache` that builds each value once: two dispatcher workers asking for the
+    SubmitJob client at the same moment share one client instead of each building one (a boto3
+    client costs a cold start tens of milliseconds)."""
+    cached = cache(factory)
+    _caches.append(cached)
+
+    @wraps(factory)
+    def get(*args: Any) -> _T:
+        with _lock:
+            return cached(*args)
+
+    return get
+
+
+@_once
 def _session() -> Any:
     import boto3
 
@@ -24,7 +47,7 @@ def _client(service: str, **config: Any) -> Any:
     return _session().client(service, config=Config(**config))
 
 
-@cache
+@_once
 def dynamodb() -> DynamoDBClient:
     return _client(
         "dynamodb",
@@ -34,7 +57,7 @@ def dynamodb() -> DynamoDBClient:
     )
 
 
-@cache
+@_once
 def batch(patient: bool = True) -> BatchClient:
     """Batch client for reads and terminations. Patient (dispatcher) rides out throttling;
     impatient (webhook) answers well inside GitHub's 10 s."""
@@ -45,7 +68,7 @@ def batch(patient: bool = True) -> BatchClient:
     return _client("batch", retries=retries, connect_timeout=1, read_timeout=1.5)
 
 
-@cache
+@_once
 def batch_submit(patient: bool = True) -> BatchClient:
     """Batch client for SubmitJob, without botocore's retries: SubmitJob has no idempotency
     token, so `batch.Batch.submit` retries it itself, checking by name after ambiguous errors."""
@@ -58,7 +81,7 @@ def batch_submit(patient: bool = True) -> BatchClient:
     return _client("batch", retries=retries, **timeouts)
 
 
-@cache
+@_once
 def secretsmanager() -> SecretsManagerClient:
     return _client(
         "secretsmanager",
@@ -76,5 +99,6 @@ def on_event(event: str, handler: Any) -> None:
 
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
-    for factory in (_session, dynamodb, batch, batch_submit, secretsmanager):
-        factory.cache_clear()
+    with _lock:
+        for cached in _caches:
+            cached.cache_clear()
