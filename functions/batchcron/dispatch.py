@@ -309,7 +309,8 @@ class Dispatcher:
         invocation still has OUTBOX_RESERVE_SECONDS left or the tick has used its budget; the
         rest waits for the next tick."""
         now = self.clock()
-        this_tick = {outcome.run_id for outcome in result.outcomes}  # handled already
+        # A submit that failed in this tick is retried by the next one, not again now.
+        this_tick = {o.run_id for o in result.outcomes if o.action == "failed"}
         for queue in (OUTBOX, ALERTS):
             try:
                 runs = self.store.outbox(until=now, queue=queue)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from batchcron.batch import Batch
 from batchcron.catalogue import Job, load_catalogue
 from batchcron.dispatch import Dispatcher
@@ -27,7 +29,7 @@ def dispatcher() -> Dispatcher:
         load_catalogue(),
         store(),
         submitter(),
-        deliver_alert=_deliver,
+        deliver_alert=_Alerts().deliver,
         workers=settings().dispatch_workers,
     )
 
@@ -40,7 +42,16 @@ def _on_alert(run: Run) -> None:
     notify.on_alert(run)
 
 
-def _deliver(run: Run, job: Job | None) -> bool:
-    from batchcron import notify
+class _Alerts:
+    """One notifier for a whole tick (made on its first alert), so a webhook that rate limited
+    or timed out is not called again for every alert behind it."""
 
-    return notify.deliver(run, job)
+    def __init__(self) -> None:
+        self._notifier: Any = None
+
+    def deliver(self, run: Run, job: Job | None) -> bool:
+        if self._notifier is None:
+            from batchcron.notify import default_notifier
+
+            self._notifier = default_notifier()
+        return bool(self._notifier.deliver(run, job))
