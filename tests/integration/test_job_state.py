@@ -380,8 +380,9 @@ def test_slack_down_then_up_delivers_exactly_one_alert(world: World, slack: Fake
     assert slack.refused == refused
     assert world.store.job_state("parish").consecutive_failures == 1
 
-    # When Slack is back, a dispatcher tick re-sends the pending alert
+    # When Slack is back, a dispatcher tick re-sends the pending alert once its time has come
     slack.down = False
+    world.notifier.clock = lambda: later
     dispatcher = Dispatcher(
         world.catalogue,
         world.store,
