@@ -81,7 +81,8 @@ class TickResult:
     alerts_sent: int = 0
     outbox_failed: int = 0
     outbox_deferred: int = 0  # outbox items left for the next tick (out of time)
-    unrecorded: int = 0  # failed slots whose failure could not be recorded either
+    # Failed slots whose failure could not be recorded either (appended from worker threads).
+    unrecorded: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int | str | None]:
         actions: dict[str, int] = {}
@@ -221,8 +222,8 @@ class Dispatcher:
                     slots = self._catch_up(job, slots, now, result)
                 except Exception as exc:  # one job's fault stays with that job
                     logger.exception("catch-up failed", job=name)
-                    result.unrecorded += 1
                     run_id = run_name(job.name, slots[-1], precise=False)
+                    result.unrecorded.append(run_id)
                     return [Outcome(job.name, run_id, "failed", reason=_error_text(exc))]
             outcomes = []
             for slot in slots:
@@ -257,7 +258,7 @@ class Dispatcher:
             outcome = self.submitter.fail(request, error)
         except Exception:
             logger.exception("could not record the failed submit", run_id=request.run_id)
-            result.unrecorded += 1
+            result.unrecorded.append(request.run_id)
             return Outcome(request.job.name, request.run_id, "failed", reason=error)
         if outcome.action != "failed":
             return outcome
