@@ -449,8 +449,8 @@ def _huge_events(count: int) -> list[dict[str, Any]]:
         event = batch_event(
             "FAILED",
             4,
-            job="job-000",
-            run_id=f"job-000-huge{i:03d}",
+            job=f"job-{i:03d}",  # one failure per job: each alerts ("failed")
+            run_id=f"job-{i:03d}-huge",
             job_id=f"{i:08d}-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
             max_attempts=4,
             reason=HUGE_REASON,
@@ -485,7 +485,7 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
     from batchcron.slack import Slack
 
     tally = Tally("100 KB reasons, 3,000-character REPOSITORY", seed)
-    catalogue_text = many_jobs(1, None)
+    catalogue_text = many_jobs(count, None)
     with FakeSlack() as slack, moto_stack(catalogue_text) as stack:
         catalogue = parse_catalogue(catalogue_text)
         store = stack.store()
@@ -513,7 +513,7 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
         counts["reasons_truncated"] = sum(
             1 for run in runs if run and (run.reason or "").endswith("[truncated]")
         )
-        counts["distinct_foreign_jobs"] = len({job for job, _ in recorded if job != "job-000"})
+        counts["distinct_foreign_jobs"] = len({job for job, _ in recorded if job[0].isdigit()})
         counts["longest_key_bytes"] = max(len(f"JOB#{job}".encode()) for job, _ in recorded)
         counts["slack_refused"] = sum(1 for r in slack.received if r.status != 200)
         counts["payloads_over_limits"] = sum(1 for m in slack.messages if over_limits(m))
