@@ -310,7 +310,8 @@ class Dispatcher:
         invocation still has OUTBOX_RESERVE_SECONDS left or the tick has used its budget; the
         rest waits for the next tick."""
         now = self.clock()
-        # A submit that failed in this tick is retried by the next one, not again now.
+        # A submit that failed in this tick is retried by the next one, not again now (its
+        # alert is sent now).
         this_tick = {o.run_id for o in result.outcomes if o.action == "failed"}
         for queue in (OUTBOX, ALERTS):
             try:
@@ -328,19 +329,19 @@ class Dispatcher:
                         left=len(runs) - index,
                     )
                     break
-                if run.run_id in this_tick:
-                    continue
                 try:
-                    self._outbox_item(run, now, result)
+                    self._outbox_item(run, now, result, redrive=run.run_id not in this_tick)
                 except Exception:  # one item's fault stays with that item
                     result.outbox_failed += 1
                     logger.exception("outbox item failed", job=run.job, run_id=run.run_id)
 
-    def _outbox_item(self, run: Run, now: datetime, result: TickResult) -> None:
+    def _outbox_item(
+        self, run: Run, now: datetime, result: TickResult, *, redrive: bool = True
+    ) -> None:
         from batchcron.slack import SlackError
 
         job = self.catalogue.jobs.get(run.job)
-        redrive = run.status in (Status.CLAIMED, Status.SUBMIT_FAILED) and job is not None
+        redrive = redrive and run.status in (Status.CLAIMED, Status.SUBMIT_FAILED)
         if redrive and job is not None:
             try:
                 redriven = self._redrive(job, run, now)

@@ -25,10 +25,12 @@ def submitter(*, patient: bool = True) -> Submitter:
 
 
 def dispatcher() -> Dispatcher:
+    """The dispatcher. Alerts its submit path records (missed, submit failed, skipped) are not
+    sent inline: they wait in the outbox for the tick's outbox phase, after every due slot."""
     return Dispatcher(
         load_catalogue(),
         store(),
-        submitter(),
+        Submitter(store(), Batch(patient=True), settings()),
         deliver_alert=_Alerts().deliver,
         workers=settings().dispatch_workers,
     )

@@ -56,6 +56,24 @@ def test_poison_job_is_never_recorded_missed_and_alerts_once(poisoned: World) ->
     assert poisoned.store.outbox(until=at(5, 0)) == []
 
 
+def test_alerts_the_slots_raise_are_sent_after_every_slot_in_the_same_tick(
+    poisoned: World,
+) -> None:
+    poisoned.submitter.on_alert = None  # as wired for the dispatcher: no inline delivery
+    seen: list[tuple[str, list[str]]] = []
+
+    def deliver(run: Run, job: Any) -> bool:
+        seen.append((run.run_id, poisoned.names()))
+        return False
+
+    poisoned.dispatcher.deliver_alert = deliver
+    poisoned.tick(at(0, 55))
+    with pytest.raises(TickFailedError):
+        poisoned.tick(at(1, 0))
+    assert seen == [("nightly-20261102T010000", ["ten-20261102T010000"])]
+    assert poisoned.names() == ["ten-20261102T010000"]  # not re-driven in its own tick
+
+
 def test_exception_in_one_jobs_submit_becomes_its_submit_failed(world: World) -> None:
     real = world.batch.submit
 
