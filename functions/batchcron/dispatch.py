@@ -157,12 +157,13 @@ class Dispatcher:
         failed = [o for o in result.outcomes if o.action == "failed"]
         logger.info("tick done", extra={"tick": result.summary()})
         if failed or result.outbox_failed:
-            problems = [f"{o.run_id} ({o.reason})" for o in failed]
+            problems = []
+            if failed:
+                runs = ", ".join(f"{o.run_id} ({o.reason})" for o in failed)
+                problems.append(f"{len(failed)} run(s) could not be submitted: {runs}")
             if result.outbox_failed:
-                problems.append(f"{result.outbox_failed} outbox item(s) failed")
-            raise TickFailedError(
-                f"{len(failed)} run(s) could not be submitted: " + ", ".join(problems)
-            )
+                problems.append(f"{result.outbox_failed} outbox item(s) failed (see the log)")
+            raise TickFailedError("; ".join(problems))
         return result
 
     @staticmethod
