@@ -18,7 +18,15 @@ from batchcron.jobstate import explain_stuck, stuck_reason
 from batchcron.models import Alert, Run, Status, parse_time
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"  # where Batch logs when a job definition names no group
-MAX_TEXT = 2900  # Slack caps a section's text at 3000 characters
+# Block Kit's limits (https://api.slack.com/reference/block-kit/blocks): every message is built
+# within them whatever the input, or Slack answers 400 invalid_blocks and the alert never goes.
+MAX_HEADER = 150
+MAX_FIELD = 2000
+MAX_TEXT = 3000  # a section's text, a context element's text
+MAX_FALLBACK = 3000  # the top-level `text` (notifications); Slack truncates far above this
+# Characters a URL may keep in a Slack link; anything else (<, >, |, spaces, quotes) is
+# percent-encoded, so a link can neither end early nor carry a mention.
+URL_SAFE = "/:?#[]@!$&'()*+,;=%-._~"
 
 OUTCOME_KINDS = frozenset({"failed", "still_failing", "recovered", "stuck"})
 
@@ -165,8 +173,9 @@ def trigger_text(run: Run) -> str:
         return f"schedule, slot {slot}"
     if run.trigger == "push":
         sha = (run.git_ref or "")[:7] or "unknown"
-        shown = f"<{run.compare_url}|{sha}>" if run.compare_url else f"`{sha}`"
-        by = f" by {_escape(run.pusher)}" if run.pusher else ""
+        sha = _escape(sha)
+        shown = _link(run.compare_url, sha, 1000) if run.compare_url else f"`{sha}`"
+        by = f" by {_fit(_escape(run.pusher), 200)}" if run.pusher else ""
         return f"push {shown}{by}"
     return "manual"
 
@@ -195,9 +204,9 @@ def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, 
     """The Slack message (Block Kit, with a plain-text fallback) for one alert."""
     emoji, headline = title(run, alert)
     repository = run.repository or (job.repository if job else None)
-    fields: list[tuple[str, str]] = [("Job", f"`{run.job}`")]
+    fields: list[tuple[str, str]] = [("Job", f"`{_fit(_escape(run.job), 500)}`")]
     if repository:
-        fields.append(("Repository", f"<{github_url(repository)}|{_escape(repository)}>"))
+        fields.append(("Repository", _link(github_url(repository), _escape(repository), 1000)))
     fields.append(("Trigger", trigger_text(run)))
     fields.append(("Status", f"`{run.status.value}`"))
     if run.exit_code is not None:
@@ -208,34 +217,35 @@ def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, 
     duration = duration_text(run.duration_seconds)
     if duration:
         fields.append(("Duration", duration))
-    fields.append(("Run", f"`{run.run_id}`"))
+    fields.append(("Run", f"`{_fit(_escape(run.run_id), 500)}`"))
 
+    header = _fit(_escape(headline), MAX_HEADER)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {
             "type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields],
+            "fields": [
+                {"type": "mrkdwn", "text": _fit(f"*{name}*\n{value}", MAX_FIELD)}
+                for name, value in fields
+            ],
         },
     ]
     detail = []
-    if run.reason:
-        detail.append(f"*Status reason*\n```{_escape(run.reason)}```")
     sentence = why(run, alert)
+    if run.reason:
+        room = MAX_TEXT - len(sentence or "") - len("*Status reason*\n``````\n")
+        detail.append(f"*Status reason*\n```{_fit(_escape(run.reason), room)}```")
     if sentence:
         detail.append(sentence)
     if detail:
         blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(detail)[:MAX_TEXT]}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(detail))}}
         )
-    links = _links(run, repository, where)
+    links = _fit_links(_links(run, repository, where))
     if links:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": " · ".join(links)}],
-            }
-        )
-    return {"text": f"{emoji} {headline}", "blocks": blocks}
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+    fallback = _fit(f"{emoji} {_escape(headline)}", MAX_FALLBACK)
+    return {"text": fallback, "blocks": blocks}
 
 
 def _links(run: Run, repository: str | None, where: Where) -> list[str]:
@@ -246,22 +256,57 @@ def _links(run: Run, repository: str | None, where: Where) -> list[str]:
     )
     if stream:
         url = log_stream_url(region, where.log_group or DEFAULT_LOG_GROUP, stream)
-        links.append(f"<{url}|CloudWatch Logs>")
+        links.append(_link(url, "CloudWatch Logs", 1000))
     if run.batch_job_id:
-        links.append(f"<{batch_job_url(region, run.batch_job_id)}|AWS Batch job>")
+        links.append(_link(batch_job_url(region, run.batch_job_id), "AWS Batch job", 1000))
     if repository:
         if run.git_ref and _looks_like_sha(run.git_ref):
-            links.append(f"<{github_url(repository, run.git_ref)}|commit {run.git_ref[:7]}>")
+            commit = f"commit {run.git_ref[:7]}"
+            links.append(_link(github_url(repository, run.git_ref), commit, 1000))
         else:
-            links.append(f"<{github_url(repository)}|GitHub repository>")
+            links.append(_link(github_url(repository), "GitHub repository", 1000))
     if run.compare_url:
-        links.append(f"<{run.compare_url}|compare>")
-    return links
+        links.append(_link(run.compare_url, "compare", 1000))
+    return [link if link.startswith("<") else "" for link in links]
+
+
+def _fit_links(links: list[str]) -> str:
+    """The links joined, dropping those that would pass a context element's limit."""
+    kept: list[str] = []
+    for link in links:
+        if link and len(" · ".join([*kept, link])) <= MAX_TEXT:
+            kept.append(link)
+    return " · ".join(kept)
 
 
 def _escape(text: str | None) -> str:
-    """Slack mrkdwn control characters."""
+    """Slack's control characters (&, <, >) in text from outside: no mention, no link."""
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def safe_url(url: str) -> str:
+    """`url` as a Slack link target: percent-encoded outside URL_SAFE, `&` escaped."""
+    return quote(url, safe=URL_SAFE).replace("&", "&amp;")
+
+
+def _link(url: str, text: str, limit: int) -> str:
+    """`<url|text>` (text already escaped); the text alone (cut) when that is longer than
+    `limit` (a link cut short would be broken) or `url` is not http(s) (`<#C…>`, `<!…>`)."""
+    link = f"<{safe_url(url)}|{text}>"
+    if len(link) <= limit and url.startswith(("https://", "http://")):
+        return link
+    return _fit(text, limit)
+
+
+def _fit(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` within `limit` characters, cut with an ellipsis; never ends inside an escape."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    amp = cut.rfind("&")
+    if amp >= 0 and ";" not in cut[amp:]:
+        cut = cut[:amp]  # a cut entity would show as text
+    return cut + "…"
 
 
 def texts(message: Mapping[str, Any]) -> str:

@@ -20,12 +20,14 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from batchcron.catalogue import Catalogue
-from batchcron.models import Attempt, Run, Status, Trigger, iso
+from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_key, iso
 
 TAG_JOB = "batchcron:job"
 TAG_TRIGGER = "batchcron:trigger"
 TAG_RUN_ID = "batchcron:run-id"
 TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual"})
+MAX_ATTEMPTS_KEPT = 10  # Batch allows 10 attempts; a forged event may list more
+MAX_REPOSITORY = 150  # owner (39) / name (100) at most on GitHub
 
 # Rank of each Batch status within one attempt. Terminal statuses share the top rank: a job
 # reaches at most one of them.
@@ -208,6 +210,8 @@ def identify(detail: BatchJobDetail, catalogue: Catalogue | None) -> Identity:
     owner = detail.env("GITHUB_ORG")
     catalogued = catalogue.jobs.get(job) if catalogue and job else None
     if job and run_id:
+        # Bounded like any outside input; batchcron's own names are far shorter, so unchanged.
+        job, run_id = bounded_key(job), bounded_key(run_id)
         trigger = tags.get(TAG_TRIGGER, "manual")
         repository = catalogued.repository if catalogued else _repository(owner, repository_name)
         return Identity(
@@ -224,10 +228,11 @@ def identify(detail: BatchJobDetail, catalogue: Catalogue | None) -> Identity:
         name, repository = _job_name(repository_name), _repository(owner, repository_name)
     else:
         name, repository = _job_name(TRAILING_STAMP.sub("", detail.job_name)), None
-    # Hand-made job names repeat; the job id keeps their runs apart.
+    # Hand-made job names repeat; the job id keeps their runs apart. Keys from outside input are
+    # bounded (a readable prefix and a hash when long), so any REPOSITORY or job name records.
     return Identity(
-        job=name,
-        run_id=f"{detail.job_name}-{detail.job_id[:8]}",
+        job=bounded_key(name),
+        run_id=bounded_key(f"{detail.job_name}-{detail.job_id[:8]}"),
         trigger="manual",
         foreign=True,
         repository=repository,
@@ -237,7 +242,7 @@ def identify(detail: BatchJobDetail, catalogue: Catalogue | None) -> Identity:
 def _repository(owner: str | None, name: str | None) -> str | None:
     if not name:
         return None
-    return f"{owner}/{name}" if owner else name
+    return bound_text(f"{owner}/{name}" if owner else name, MAX_REPOSITORY)
 
 
 def _job_name(text: str) -> str:
@@ -305,12 +310,15 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     identity = identify(detail, catalogue)
     status = Status(detail.status)
     attempts = [_attempt(attempt) for attempt in detail.attempts]
+    finished = len(attempts)  # the ordering counts every attempt; the record keeps the last few
+    attempts = attempts[-MAX_ATTEMPTS_KEPT:]
     container = detail.container
     last = attempts[-1] if attempts else None
     exit_code = container.exit_code if container and container.exit_code is not None else None
     log_stream = container.log_stream_name if container else None
     if exit_code is None and last is not None and status in BATCH_TERMINAL:
         exit_code = last.exit_code
+    log_stream = bound_text(log_stream, 512)
     if log_stream is None and last is not None:
         log_stream = last.log_stream
     started, stopped = _ms(detail.started_at), _ms(detail.stopped_at)
@@ -320,7 +328,7 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     max_attempts = detail.retry_strategy.attempts if detail.retry_strategy else None
     fields: dict[str, Any] = {
         "status": status.value,
-        "reason": detail.status_reason,
+        "reason": bound_text(detail.status_reason),
         "batch_job_id": detail.job_id,
         "job_queue": detail.job_queue,
         "attempts": [attempt.model_dump(exclude_none=True) for attempt in attempts],
@@ -344,7 +352,7 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     return StateChange(
         identity=identity,
         status=status,
-        order=order_value(len(attempts), status),
+        order=order_value(finished, status),
         batch_job_id=detail.job_id,
         region=event.region,
         fields=fields,
@@ -356,8 +364,8 @@ def _attempt(attempt: AttemptDetail) -> Attempt:
     container = attempt.container
     return Attempt(
         exit_code=container.exit_code if container else None,
-        reason=(container.reason if container else None) or attempt.status_reason,
-        log_stream=container.log_stream_name if container else None,
+        reason=bound_text((container.reason if container else None) or attempt.status_reason),
+        log_stream=bound_text(container.log_stream_name if container else None, 512),
         started_at=iso(_ms(attempt.started_at)),
         stopped_at=iso(_ms(attempt.stopped_at)),
     )

@@ -38,6 +38,32 @@ TERMINAL = frozenset(
 )
 
 
+MAX_TEXT_BYTES = 2048  # free text from outside (status reasons) kept per field on a run
+TRUNCATED = "… [truncated]"
+MAX_KEY_CHARS = 100  # names from outside input used in keys (DynamoDB allows 1,024-2,048 bytes)
+
+
+def bound_text(text: str | None, limit: int = MAX_TEXT_BYTES) -> str | None:
+    """`text` cut to at most `limit` UTF-8 bytes, marked as truncated when it was cut."""
+    if text is None or len(text.encode("utf-8")) <= limit:
+        return text
+    room = limit - len(TRUNCATED.encode("utf-8"))
+    cut = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return cut + TRUNCATED
+
+
+def bounded_key(text: str, limit: int = MAX_KEY_CHARS) -> str:
+    """`text` when short; else a readable prefix plus a short hash of the whole, so two long
+    names stay distinct and the key stays within DynamoDB's limits."""
+    if len(text) <= limit and len(text.encode("utf-8")) <= limit:
+        return text
+    import hashlib
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    prefix = text.encode("utf-8")[: limit - 13].decode("utf-8", errors="ignore")
+    return f"{prefix}-{digest}"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -70,13 +96,21 @@ class Attempt(BaseModel):
 
 
 class Alert(BaseModel):
-    """The alert a run's outcome calls for, and whether Slack has it."""
+    """The alert a run's outcome calls for, and whether Slack has it.
+
+    `skipped`: no Slack URL configured; `failed`: Slack refused it for good, or kept failing for
+    a day (kept on the run, never retried)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck
-    state: Literal["pending", "sent", "skipped"] = "pending"  # skipped: no Slack URL configured
+    state: Literal["pending", "sent", "skipped", "failed"] = "pending"
     failures: int = 0
     created_at: str | None = None
     sent_at: str | None = None
+    attempts: int = 0  # deliveries Slack did not take
+    next_attempt_at: str | None = None  # not before this (Retry-After, backoff)
+    error: str | None = None  # the last refusal
 
 
 class Run(BaseModel):

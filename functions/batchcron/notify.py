@@ -2,24 +2,49 @@
 
 The webhook URL is the job's `notify.slack_webhook_secret`, else SLACK_WEBHOOK_SECRET_ARN. With
 no URL configured (or the template's placeholder) the alert is logged and recorded as skipped,
-so it does not loop; recording runs is unaffected. When Slack does not accept the message the
-alert stays pending (the run stays in the outbox) and SlackError propagates: the job-state
-function fails so Lambda retries it, and every dispatcher tick re-sends pending alerts.
+so it does not loop; recording runs is unaffected.
+
+When Slack does not take the message, the attempt is recorded on the alert: it stays pending
+with a next attempt time (Retry-After on a 429, else exponential backoff with jitter) and
+SlackError propagates (the job-state function fails so Lambda retries it; a dispatcher tick
+tries again once the time has come). An alert has an end: a permanent refusal (4xx other than
+429), or MAX_ATTEMPTS failed attempts over at least GIVE_UP_AFTER, marks it `failed` (kept on the
+run, logged at ERROR, counted in AlertsFailed), and nothing waits behind it. Within one
+notifier (one invocation), a webhook that rate limited or timed out is not called again until
+its time has come: the alerts for it move on without a request.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from batchcron.alerting import Where, message
 from batchcron.catalogue import Catalogue, Job
-from batchcron.models import Run, Status, iso, utcnow
+from batchcron.models import Alert, Run, Status, iso, parse_time, utcnow
 from batchcron.observability import count, logger
 from batchcron.secrets import PLACEHOLDER, get_secret
 from batchcron.settings import Settings
-from batchcron.slack import Slack
+from batchcron.slack import Slack, SlackError, SlackRateLimitedError, SlackRejectedError
 from batchcron.store import RunStore
+
+MAX_ATTEMPTS = 10  # failed deliveries before an alert may be given up ...
+GIVE_UP_AFTER = timedelta(days=1)  # ... and only once it is this old
+FIRST_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=1)
+MAX_RETRY_AFTER = timedelta(hours=6)  # a Retry-After beyond this is taken as this
+
+
+def next_attempt(
+    attempts: int, retry_after: float | None, rng: random.Random | None = None
+) -> timedelta:
+    """How long to wait after the `attempts`-th failed delivery: Slack's Retry-After when it
+    gave one, else exponential backoff (1 min doubling to 1 h) with full jitter on its top half."""
+    if retry_after is not None:
+        return min(timedelta(seconds=retry_after), MAX_RETRY_AFTER)
+    ceiling = min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    return ceiling * (rng or random).uniform(0.5, 1.0)
 
 
 class Notifier:
@@ -41,6 +66,8 @@ class Notifier:
         self.secret = secret
         self._slack = slack
         self.clock = clock
+        self._held: dict[str, datetime] = {}  # webhook URL -> not called again before
+        self._rng = random.Random()
 
     @property
     def slack(self) -> Slack:
@@ -64,6 +91,9 @@ class Notifier:
         alert = run.alert
         if alert is None or alert.state != "pending":
             return False
+        now = self.clock()
+        if alert.next_attempt_at and parse_time(alert.next_attempt_at) > now:
+            return False  # its time has not come (the outbox will bring it back)
         keep = _outbox_work_left(run)
         url = self.webhook_url(job)
         if url is None:
@@ -77,8 +107,19 @@ class Notifier:
             self.store.finish_alert(run.job, run.run_id, skipped, keep_in_outbox=keep)
             count("AlertsSkipped")
             return False
+        held = self._held.get(url)
+        if held is not None and held > now:
+            # This webhook rate limited or timed out in this invocation: no request now.
+            later = alert.model_copy(update={"next_attempt_at": iso(held)})
+            self.store.defer_alert(run.job, run.run_id, later, until=held, keep_in_outbox=keep)
+            return False
         where = Where(region=self.settings.region, log_group=self.settings.job_log_group)
-        self.slack.send(url, message(run, alert, job, where))
+        try:
+            self.slack.send(url, message(run, alert, job, where))
+        except SlackError as exc:
+            if self._failed_attempt(run, alert, exc, url, now, keep=keep):
+                return False  # given up: nothing more to try
+            raise
         sent = alert.model_copy(update={"state": "sent", "sent_at": iso(self.clock())})
         recorded = self.store.finish_alert(run.job, run.run_id, sent, keep_in_outbox=keep)
         count("AlertsSent")
@@ -86,6 +127,49 @@ class Notifier:
             "alert sent", job=run.job, run_id=run.run_id, alert=alert.kind, recorded=recorded
         )
         return True
+
+    def _failed_attempt(
+        self, run: Run, alert: Alert, exc: SlackError, url: str, now: datetime, *, keep: bool
+    ) -> bool:
+        """Record a delivery Slack did not take. True when the alert is now `failed` for good."""
+        attempts = alert.attempts + 1
+        error = str(exc)[:300]
+        created = parse_time(alert.created_at) if alert.created_at else now
+        permanent = isinstance(exc, SlackRejectedError)
+        if permanent or (attempts >= MAX_ATTEMPTS and now - created >= GIVE_UP_AFTER):
+            failed = alert.model_copy(
+                update={"state": "failed", "attempts": attempts, "error": error}
+            )
+            self.store.finish_alert(run.job, run.run_id, failed, keep_in_outbox=keep)
+            count("AlertsFailed")
+            logger.error(
+                "alert not delivered and given up",
+                job=run.job,
+                run_id=run.run_id,
+                alert=alert.kind,
+                attempts=attempts,
+                error=error,
+            )
+            return True
+        retry_after = exc.retry_after if isinstance(exc, SlackRateLimitedError) else None
+        until = now + next_attempt(attempts, retry_after, self._rng)
+        if isinstance(exc, SlackRateLimitedError) or exc.status is None:
+            self._held[url] = until  # rate limited or unreachable: spare it the rest
+        later = alert.model_copy(
+            update={"attempts": attempts, "next_attempt_at": iso(until), "error": error}
+        )
+        self.store.defer_alert(run.job, run.run_id, later, until=until, keep_in_outbox=keep)
+        count("AlertDeliveriesFailed")
+        logger.warning(
+            "alert not delivered yet",
+            job=run.job,
+            run_id=run.run_id,
+            alert=alert.kind,
+            attempts=attempts,
+            next_attempt_at=iso(until),
+            error=error,
+        )
+        return False
 
     def webhook_url(self, job: Job | None) -> str | None:
         """The incoming-webhook URL for `job`'s alerts, or None when none is configured."""
@@ -125,8 +209,3 @@ def default_notifier() -> Notifier:
 def on_alert(run: Run) -> None:
     """Submitter hook: deliver the alert it just recorded on `run`."""
     default_notifier().on_alert(run)
-
-
-def deliver(run: Run, job: Job | None) -> bool:
-    """Dispatcher hook: (re-)send `run`'s pending alert."""
-    return default_notifier().deliver(run, job)

@@ -1,5 +1,7 @@
-"""Slack adapter: post a message to an incoming webhook, retrying 429, 5xx and connection errors
-(slack_sdk's WebhookClient and its retry handlers). The webhook URL is a secret: never logged."""
+"""Slack adapter: post a message to an incoming webhook (slack_sdk's WebhookClient), retrying 5xx
+and connection errors once, with a short timeout per request. A 429 is never slept out here:
+SlackRateLimitedError carries Retry-After and the alert's next attempt moves instead. The webhook
+URL is a secret: never logged."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_TIMEOUT = 10  # seconds per request; the job-state function has 60 in all
-DEFAULT_RETRIES = 2  # per kind of error, after the first try
+DEFAULT_TIMEOUT = 3  # seconds to connect and per read; a hanging Slack costs this, not a tick
+DEFAULT_RETRIES = 1  # per kind of error (5xx, connection), after the first try
 DEFAULT_BACKOFF = 0.5  # seconds, doubled per retry
 
 # slack_sdk logs the URL at DEBUG: keep its logger above that.
@@ -26,6 +28,14 @@ class SlackError(RuntimeError):
 
 class SlackUnavailableError(SlackError):
     """Slack is down, rate limiting or unreachable: worth trying again later."""
+
+
+class SlackRateLimitedError(SlackUnavailableError):
+    """Slack answered 429: try again after `retry_after` seconds (its Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
 
 
 class SlackRejectedError(SlackError):
@@ -56,7 +66,6 @@ class Slack:
     def _make_client(self, url: str) -> Any:
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
-            RateLimitErrorRetryHandler,
             ServerErrorRetryHandler,
         )
         from slack_sdk.http_retry.builtin_interval_calculators import (
@@ -78,7 +87,6 @@ class Slack:
         )
         handlers = [
             ConnectionErrorRetryHandler(max_retry_count=self.retries, interval_calculator=interval),
-            RateLimitErrorRetryHandler(max_retry_count=self.retries),
             AnyServerErrorRetryHandler(max_retry_count=self.retries, interval_calculator=interval),
         ]
         return WebhookClient(url, timeout=self.timeout, retry_handlers=handlers, logger=_log)
@@ -95,6 +103,23 @@ class Slack:
         if status == 200:
             return
         body = str(response.body or "")[:200]
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise SlackRateLimitedError(
+                f"Slack answered 429: {body}", retry_after=_retry_after(response.headers)
+            )
+        if status >= 500:
             raise SlackUnavailableError(f"Slack answered {status}: {body}", status=status)
         raise SlackRejectedError(f"Slack refused the message ({status}): {body}", status=status)
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    """Seconds from a Retry-After header (seconds form), when there is a usable one."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            text = value[0] if isinstance(value, list) and value else value
+            try:
+                seconds = float(str(text).strip())
+            except ValueError:
+                return None
+            return seconds if seconds >= 0 else None
+    return None

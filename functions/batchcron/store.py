@@ -6,7 +6,9 @@ Items
 - watermark      pk=META       sk=WATERMARK
 - delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL)
 Indexes: ByTime (gsi1pk, gsi1sk), ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
-runs with work left for a later tick (re-drive a claim, retry a submit, send an alert).
+runs with work left for a later tick, in two queues so a backlog of alerts never delays a
+re-drive: outbox_pk=TODO (re-drive a claim, retry a submit; an alert on it is sent after) and
+outbox_pk=ALERT (only an alert to send, sorted by its next attempt time).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from batchcron.models import Alert, JobState, Run, iso, utcnow
 
 RUN_TTL = timedelta(days=400)
 DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
-OUTBOX = "TODO"
+OUTBOX = "TODO"  # claims to re-drive, submits to retry
+ALERTS = "ALERT"  # runs whose only work left is an alert to send
 
 
 class ConflictError(RuntimeError):
@@ -211,14 +214,15 @@ class RunStore:
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
         return_new: bool = False,
+        queue: str = OUTBOX,
     ) -> dict[str, Any] | None:
         """Change a run. `expect`: statuses it must be in. `outbox_at`: a datetime puts the run
-        in the outbox (sorted by it), None takes it out, False leaves it."""
+        in the outbox `queue` (sorted by it), None takes it out, False leaves it."""
         fields = {key: _plain(value) for key, value in changes.items()}
         if outbox_at is None:
             fields.update({"outbox_pk": None, "outbox_sk": None})
         elif isinstance(outbox_at, datetime):
-            fields.update({"outbox_pk": OUTBOX, "outbox_sk": f"{iso(outbox_at)}#{run_id}"})
+            fields.update({"outbox_pk": queue, "outbox_sk": f"{iso(outbox_at)}#{run_id}"})
         conditions = ["attribute_exists(pk)"]
         vals = dict(values or {})
         if expect is not None:
@@ -272,9 +276,12 @@ class RunStore:
         )
         return Run.model_validate(items[0]) if items else None
 
-    def outbox(self, until: datetime | None = None, limit: int = 200) -> list[Run]:
-        """Runs with work left (claims to re-drive, submits to retry, alerts to send)."""
-        values: dict[str, Any] = {":todo": OUTBOX}
+    def outbox(
+        self, until: datetime | None = None, limit: int = 200, *, queue: str = OUTBOX
+    ) -> list[Run]:
+        """Runs with work left, oldest first: claims to re-drive and submits to retry
+        (`OUTBOX`), or alerts to send (`ALERTS`)."""
+        values: dict[str, Any] = {":todo": queue}
         condition = "outbox_pk = :todo"
         if until is not None:
             condition += " AND outbox_sk <= :until"
@@ -597,6 +604,7 @@ class RunStore:
                 run_id,
                 {"alert": alert.model_dump(exclude_none=True)},
                 outbox_at=outbox_at,
+                queue=ALERTS,
                 condition="attribute_not_exists(#alert) OR #alert.#kind = :superseded",
                 values={":superseded": "submit_failed"},
             )
@@ -619,6 +627,30 @@ class RunStore:
         except ConflictError:
             return False
         return True
+
+    def defer_alert(
+        self, job: str, run_id: str, alert: Alert, *, until: datetime, keep_in_outbox: bool
+    ) -> bool:
+        """Record a delivery Slack did not take (still pending, next attempt at `until`); the run
+        moves back in the alert queue unless it has other outbox work. False when the alert
+        was not pending any more."""
+        try:
+            self.update_run(
+                job,
+                run_id,
+                {"alert": alert.model_dump(exclude_none=True)},
+                outbox_at=False if keep_in_outbox else until,
+                queue=ALERTS,
+                condition="#alert.#state = :pending AND #alert.#kind = :kind",
+                values={":pending": "pending", ":kind": alert.kind},
+            )
+        except ConflictError:
+            return False
+        return True
+
+    def rewind_watermark(self, to: datetime) -> None:
+        """Set the watermark back to `to` (it had passed the clock)."""
+        self._update(WATERMARK_KEY, set_={"at": iso(to)})
 
     def leave_outbox(self, job: str, run_id: str) -> None:
         """Take a run out of the outbox unless an alert on it is still pending."""

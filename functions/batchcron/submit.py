@@ -16,10 +16,10 @@ from typing import Literal
 
 from batchcron.batch import FINISHED, Batch, BatchUnavailableError, JobSpec
 from batchcron.catalogue import Job
-from batchcron.models import Alert, JobState, Run, Status, Trigger, iso, utcnow
+from batchcron.models import Alert, JobState, Run, Status, Trigger, bound_text, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.settings import Settings
-from batchcron.store import ConflictError, RunStore
+from batchcron.store import ALERTS, OUTBOX, ConflictError, RunStore
 
 # A claim older than this cannot still be in flight (the dispatcher's timeout is shorter).
 REDRIVE_AFTER = timedelta(minutes=3)
@@ -75,6 +75,19 @@ def run_name(job: str, moment: datetime, *, precise: bool) -> str:
     return f"{job}-{stamp}"
 
 
+def definition_allowed(definition: str, allowed: frozenset[str]) -> bool:
+    """Whether a job definition ARN is allowed: listed as it is, or its name is listed with the
+    revision wildcard (`arn:…:job-definition/NAME:*` covers `NAME:3` and the bare `NAME`)."""
+    if definition in allowed:
+        return True
+    marker = ":job-definition/"
+    if marker not in definition:
+        return False
+    prefix, name = definition.split(marker, 1)
+    bare = name.split(":", 1)[0]
+    return f"{prefix}{marker}{bare}:*" in allowed
+
+
 def job_of_run(run_id: str) -> str:
     """The job part of a batchcron run id."""
     return run_id.rsplit("-", 1)[0]
@@ -107,7 +120,52 @@ class Submitter:
         now = self.clock()
         job = request.job
         self.check_overrides(job)
-        run = Run(
+        run = self._new_run(request, now)
+        if not self.store.claim_run(run, outbox_at=now + REDRIVE_AFTER):
+            return self._claimed_before(job, run.run_id, now)
+        return self.start(job, run, state)
+
+    def fail(self, request: Request, error: str) -> Outcome:
+        """Record a trigger whose submit path raised (before or after its claim) as
+        SUBMIT_FAILED with one alert, so it is retried like any failed submit and never taken
+        for a slot that passed unseen. A run that got further than a claim is left as it is."""
+        now = self.clock()
+        job = request.job
+        run = self._new_run(request, now)
+        if not self.store.claim_run(run, outbox_at=now):
+            current = self.store.get_run(job.name, run.run_id)
+            if current is None or current.status not in (Status.CLAIMED, Status.SUBMIT_FAILED):
+                status = current.status.value if current else "gone"
+                return Outcome(job.name, run.run_id, "duplicate", reason=f"already {status}")
+            run = current
+        return self._submit_failed(job, run, error)
+
+    def fail_run(self, job: Job, run: Run, error: str) -> None:
+        """Record that re-driving `run` raised (SUBMIT_FAILED, retried until its deadline); a
+        store that fails here too is logged, the run stays in the outbox for the next tick."""
+        try:
+            self._submit_failed(job, run, error)
+        except Exception:
+            logger.exception("could not record the failed re-drive", run_id=run.run_id)
+
+    def stop_retrying(self, job: Job, run: Run) -> None:
+        """A failed submit past its starting deadline: it stays SUBMIT_FAILED (its alert went
+        out with the first failure) and leaves the retry queue."""
+        reason = bound_text(f"{run.reason or 'submit failed'}; not retried after its deadline")
+        pending = run.alert is not None and run.alert.state == "pending"
+        self.store.update_run(
+            job.name,
+            run.run_id,
+            {"reason": reason},
+            expect=[Status.SUBMIT_FAILED],
+            outbox_at=self.clock() if pending else None,
+            queue=ALERTS,
+        )
+        logger.warning("failed submit not retried after its deadline", run_id=run.run_id)
+
+    def _new_run(self, request: Request, now: datetime) -> Run:
+        job = request.job
+        return Run(
             job=job.name,
             run_id=request.run_id,
             trigger=request.trigger,
@@ -122,9 +180,6 @@ class Submitter:
             compare_url=request.compare_url,
             max_attempts=job.attempts,
         )
-        if not self.store.claim_run(run, outbox_at=now + REDRIVE_AFTER):
-            return self._claimed_before(job, run.run_id, now)
-        return self.start(job, run, state)
 
     def _claimed_before(self, job: Job, run_id: str, now: datetime) -> Outcome:
         """The run id was claimed already (a duplicate tick, a redelivered webhook). A push or
@@ -156,8 +211,11 @@ class Submitter:
         )
 
     def start(self, job: Job, run: Run, state: JobState | None = None) -> Outcome:
-        """Apply the concurrency policy to a claimed (or queued) run and submit it."""
+        """Apply the pause flag and the concurrency policy to a claimed (or queued) run and
+        submit it. Every path that submits (schedule, retry, re-drive, queue, push) comes here."""
         state = state or self.store.job_state(job.name)
+        if state.paused:
+            return self._paused(job, run)
         for _ in range(3):
             busy = self._active_elsewhere(state, run)
             if busy and job.concurrency == "forbid":
@@ -232,6 +290,12 @@ class Submitter:
         logger.info("run skipped", job=job.name, run_id=run.run_id, reason=reason)
         return Outcome(job.name, run.run_id, "skipped", reason=reason)
 
+    def _paused(self, job: Job, run: Run) -> Outcome:
+        reason = "job paused"
+        self._finish_unstarted(run, Status.SKIPPED, reason, None)
+        logger.info("job paused; run not submitted", job=job.name, run_id=run.run_id)
+        return Outcome(job.name, run.run_id, "skipped", reason=reason)
+
     def _queue(self, job: Job, run: Run, state: JobState) -> Outcome:
         """Keep this run pending behind the active one; it replaces an older pending run."""
         self.store.update_job_state(job.name, {"pending_run_id": run.run_id})
@@ -257,8 +321,9 @@ class Submitter:
     def _submit(self, job: Job, run: Run) -> Outcome:
         spec = self.spec(job, run)
         try:
+            self.check_overrides(job)  # re-drives and retries too, not only new triggers
             batch_job_id = self.batch.submit(spec)
-        except BatchUnavailableError as exc:
+        except (BatchUnavailableError, OverrideNotAllowedError) as exc:
             return self._submit_failed(job, run, str(exc))
         now = self.clock()
         alert_pending = run.alert is not None and run.alert.state == "pending"
@@ -290,13 +355,15 @@ class Submitter:
         self, job: Job, run: Run, changes: dict[str, object], *, outbox_at: datetime | None
     ) -> None:
         """Mark the run SUBMITTED, unless a Batch state change event was recorded on it first
-        (events can beat this write): then keep the event's newer status."""
+        (events can beat this write): then keep the event's newer status. A pending alert
+        keeps it in the alert queue."""
         try:
             self.store.update_run(
                 job.name,
                 run.run_id,
                 {**changes, "status": Status.SUBMITTED, "reason": None},
                 outbox_at=outbox_at,
+                queue=ALERTS,
                 condition="attribute_not_exists(#order) OR #order = :no_event",
                 values={":no_event": 0},
             )
@@ -317,6 +384,7 @@ class Submitter:
     def _submit_failed(self, job: Job, run: Run, error: str) -> Outcome:
         """Record the failure; scheduled runs are retried by later ticks until their deadline."""
         now = self.clock()
+        error = bound_text(error) or ""
         retry = run.deadline is not None
         alert = Alert(kind="submit_failed", created_at=iso(now)) if job.notify.enabled else None
         # Tell the alert path once, on the first failure of this run.
@@ -329,6 +397,7 @@ class Submitter:
             run.run_id,
             changes,
             outbox_at=now if (retry or (alert and first)) else None,
+            queue=OUTBOX if retry else ALERTS,
         )
         self._release(job, run)
         count("RunsSubmitFailed")
@@ -355,7 +424,7 @@ class Submitter:
         if alert is not None:
             changes["alert"] = alert.model_dump(exclude_none=True)
         self.store.update_run(
-            run.job, run.run_id, changes, outbox_at=self.clock() if alert else None
+            run.job, run.run_id, changes, outbox_at=self.clock() if alert else None, queue=ALERTS
         )
         if alert is not None:
             self._alert(run.model_copy(update={"status": status, "reason": reason, "alert": alert}))
@@ -379,12 +448,16 @@ class Submitter:
 
     # --- SubmitJob request ------------------------------------------------------------------
     def check_overrides(self, job: Job) -> None:
+        """OverrideNotAllowedError unless the job's queue and definition are ones the stack
+        allows (a definition entry `…:job-definition/NAME:*` allows every revision of NAME)."""
         if job.job_queue and job.job_queue not in self.settings.allowed_job_queues:
             raise OverrideNotAllowedError(
                 f"job {job.name!r}: job_queue {job.job_queue} is not one the stack allows "
                 "(add it to the ExtraJobQueueArns parameter)"
             )
-        if job.job_definition and job.job_definition not in self.settings.allowed_job_definitions:
+        if job.job_definition and not definition_allowed(
+            job.job_definition, self.settings.allowed_job_definitions
+        ):
             raise OverrideNotAllowedError(
                 f"job {job.name!r}: job_definition {job.job_definition} is not one the stack "
                 "allows (add it to the ExtraJobDefinitionArns parameter)"

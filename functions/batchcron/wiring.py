@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from batchcron.batch import Batch
 from batchcron.catalogue import Job, load_catalogue
 from batchcron.dispatch import Dispatcher
@@ -23,11 +25,13 @@ def submitter(*, patient: bool = True) -> Submitter:
 
 
 def dispatcher() -> Dispatcher:
+    """The dispatcher. Alerts its submit path records (missed, submit failed, skipped) are not
+    sent inline: they wait in the outbox for the tick's outbox phase, after every due slot."""
     return Dispatcher(
         load_catalogue(),
         store(),
-        submitter(),
-        deliver_alert=_deliver,
+        Submitter(store(), Batch(patient=True), settings()),
+        deliver_alert=_Alerts().deliver,
         workers=settings().dispatch_workers,
     )
 
@@ -40,7 +44,16 @@ def _on_alert(run: Run) -> None:
     notify.on_alert(run)
 
 
-def _deliver(run: Run, job: Job | None) -> bool:
-    from batchcron import notify
+class _Alerts:
+    """One notifier for a whole tick (made on its first alert), so a webhook that rate limited
+    or timed out is not called again for every alert behind it."""
 
-    return notify.deliver(run, job)
+    def __init__(self) -> None:
+        self._notifier: Any = None
+
+    def deliver(self, run: Run, job: Job | None) -> bool:
+        if self._notifier is None:
+            from batchcron.notify import default_notifier
+
+            self._notifier = default_notifier()
+        return bool(self._notifier.deliver(run, job))

@@ -511,8 +511,11 @@ def test_job_overrides_must_be_allowed(world: World, tmp_path: Path) -> None:
         "    attempts: 3\n    job_queue: arn:aws:batch:eu-west-2:1:job-queue/other",
     )
     world.dispatcher.catalogue = parse_catalogue(text)
-    from batchcron.submit import OverrideNotAllowedError
 
     world.tick(at(0, 55))
-    with pytest.raises(OverrideNotAllowedError):
+    with pytest.raises(TickFailedError, match="ExtraJobQueueArns"):
         world.tick(at(1, 0))
+    run = world.run("nightly", at(1, 0))
+    assert run is not None and run.status == Status.SUBMIT_FAILED
+    assert "ExtraJobQueueArns" in (run.reason or "")
+    assert "ten-20261102T010000" in world.names()  # the other job's slot still went

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -63,5 +64,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     scheduled = tick.scheduled_time or utcnow()
     # The tick's slot is what ties a tick's log lines (and its retries) together.
     logger.set_correlation_id(f"tick-{scheduled.isoformat()}")
-    result = dispatcher().tick(scheduled, replay_from=tick.replay_from, only_job=tick.job)
+    result = dispatcher().tick(
+        scheduled,
+        replay_from=tick.replay_from,
+        only_job=tick.job,
+        time_left=_time_left(context),
+    )
     return result.summary()
+
+
+def _time_left(context: Any) -> Callable[[], float] | None:
+    """Seconds left in this invocation (the outbox's budget), when the context tells."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return lambda: float(remaining()) / 1000
