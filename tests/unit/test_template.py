@@ -690,7 +690,49 @@ def test_samconfig_environment(
     overrides = _overrides(samconfig, environment)
     assert overrides["SchedulesEnabled"] == schedules
     assert set(overrides) <= set(template["Parameters"])
-    assert {"ImageUri", "Subnets", "SecurityGroupIds"} <= set(overrides)
+    assert {"Subnets", "SecurityGroupIds"} <= set(overrides)
+    # The image comes from `make push-image` after the first deploy, never a :latest here.
+    assert "ImageUri" not in overrides
+
+
+def _rule_allows(template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """Does ImageBeforeSchedules let a deploy with these parameters through?"""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = (value(item) for item in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not value(node["Fn::Not"][0])
+        return node
+
+    rule = template["Rules"]["ImageBeforeSchedules"]
+    if not value(rule["RuleCondition"]):
+        return True
+    return all(value(assertion["Assert"]) for assertion in rule["Assertions"])
+
+
+@pytest.mark.parametrize(
+    ("schedules", "image", "allowed"),
+    [
+        ("true", None, False),  # a scheduled stack's first deploy: refused
+        ("false", None, True),  # ...deployed with schedules off instead
+        ("true", "123456789012.dkr.ecr.eu-west-2.amazonaws.com/repo:0123456789ab", True),
+        ("false", "123456789012.dkr.ecr.eu-west-2.amazonaws.com/repo:0123456789ab", True),
+    ],
+)
+def test_schedules_wait_for_a_pushed_image(
+    template: dict[str, Any], schedules: str, image: str | None, allowed: bool
+) -> None:
+    parameters = {"SchedulesEnabled": schedules, **({"ImageUri": image} if image else {})}
+    assert template["Parameters"]["ImageUri"]["Default"] == "unpushed"
+    assert _rule_allows(template, parameters) is allowed
+    assert (
+        "make push-image"
+        in template["Rules"]["ImageBeforeSchedules"]["Assertions"][0]["AssertDescription"]
+    )
 
 
 def test_tracing_active_has_the_xray_sdk_in_the_lambda_package(template: dict[str, Any]) -> None:
