@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from batchcron.github import sign
-from batchcron.models import iso, utcnow
 from batchcron.provision import provision
-from tests.conftest import load_event
+from tests.conftest import fresh_push_event, load_event
 
 
 class Context:
@@ -29,17 +26,6 @@ class Context:
         return 30_000
 
 
-def fresh_push() -> dict[str, Any]:
-    """The sample push, re-signed with a head commit from now (older pushes start nothing)."""
-    request = load_event("github_push.json")
-    payload = json.loads(request["body"])
-    payload["head_commit"]["timestamp"] = iso(utcnow())
-    body = json.dumps(payload).encode()
-    request["body"] = body.decode()
-    request["headers"]["x-hub-signature-256"] = sign("local-webhook-secret", body)
-    return request
-
-
 def main() -> None:
     with mock_aws(config={"batch": {"use_docker": False}}):
         provisioned = provision(boto3.session.Session(region_name="eu-west-2"))
@@ -48,7 +34,7 @@ def main() -> None:
 
         results = {
             "dispatch": dispatch.handler(load_event("dispatch_tick.json"), Context()),
-            "webhook": webhook.handler(fresh_push(), Context()),
+            "webhook": webhook.handler(fresh_push_event(), Context()),
             "job_state": job_state.handler(load_event("batch_job_running.json"), Context()),
         }
     json.dump(results, sys.stdout, default=str)
