@@ -46,9 +46,8 @@ def received(sock: socket.socket) -> list[dict[str, Any]]:
         documents.append(json.loads(document))
 
 
-def test_every_handler_answers_with_the_tracer_on(daemon: socket.socket) -> None:
-    # Given Lambda's environment with Tracing: Active and no X-Ray daemon listening
-    host, port = daemon.getsockname()
+def run_handlers_traced(daemon_address: str) -> dict[str, Any]:
+    """Every handler invoked in a child process set up as Lambda with Tracing: Active."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -65,9 +64,8 @@ def test_every_handler_answers_with_the_tracer_on(daemon: socket.socket) -> None
         POWERTOOLS_TRACE_DISABLED="false",
         LAMBDA_TASK_ROOT=str(ROOT / "functions"),
         _X_AMZN_TRACE_ID=TRACE_ID,
-        AWS_XRAY_DAEMON_ADDRESS=f"{host}:{port}",
+        AWS_XRAY_DAEMON_ADDRESS=daemon_address,
     )
-    # When each handler is imported and invoked with a sample event
     child = subprocess.run(
         [sys.executable, "-m", "tests.integration.traced_handlers"],
         cwd=ROOT,
@@ -77,14 +75,36 @@ def test_every_handler_answers_with_the_tracer_on(daemon: socket.socket) -> None
         timeout=240,
         check=False,
     )
-    # Then every handler answered normally...
     assert child.returncode == 0, child.stderr[-3000:]
-    results = json.loads(child.stdout.strip().splitlines()[-1])
+    results: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return results
+
+
+def assert_answered(results: dict[str, Any]) -> None:
     assert results["dispatch"]["window_start"] is None  # the first tick only sets the watermark
     assert results["webhook"]["statusCode"] == 202, results["webhook"]
     assert results["job_state"]["status"] == "RUNNING"
+
+
+def test_every_handler_answers_with_the_tracer_on(daemon: socket.socket) -> None:
+    # Given Lambda's environment with Tracing: Active
+    host, port = daemon.getsockname()
+    # When each handler is imported and invoked with a sample event
+    results = run_handlers_traced(f"{host}:{port}")
+    # Then every handler answered normally...
+    assert_answered(results)
     # ...and the tracer really was on: each handler's subsegment reached the daemon address,
     # with the AWS calls it made (X-Ray's botocore patch sits under moto without breaking it)
     names = [document.get("name") for document in received(daemon)]
     assert names.count("## handler") == 3, names
     assert {"dynamodb", "batch", "secretsmanager"} <= set(names), names
+
+
+def test_no_xray_daemon_listening_fails_no_invocation() -> None:
+    # Given a daemon address nobody listens on (segments are sent over UDP and dropped)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    host, port = sock.getsockname()
+    sock.close()
+    # Then every handler still answers
+    assert_answered(run_handlers_traced(f"{host}:{port}"))
