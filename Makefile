@@ -9,13 +9,27 @@ BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 STAMP := $(VENV)/.installed
-export AWS_DEFAULT_REGION ?= eu-west-2
 export SAM_CLI_TELEMETRY := 0
+
+# A region only when nothing names one: not AWS_REGION, not AWS_DEFAULT_REGION, not the AWS
+# profile's own region (aws and sam read those themselves; a default here would override the
+# profile's). Tests and local mode then still have a region.
+ifeq ($(strip $(AWS_REGION)$(AWS_DEFAULT_REGION)),)
+ifeq ($(strip $(shell $(PYTHON) tools/profile_region.py 2>/dev/null)),)
+export AWS_DEFAULT_REGION := eu-west-2
+endif
+endif
+
+# Which samconfig.toml environment `make deploy` uses (default: batchcron-dev; prod: batchcron-prod).
+CONFIG_ENV ?= default
+IMAGE_URI ?=
+OVERRIDES ?=
+STACK ?=
 
 REPLAY ?= 24h
 RUN_ARGS ?=
 
-.PHONY: help venv run test lint fmt typecheck validate pytest shell-test bench build deploy image push-image run-job clean
+.PHONY: help venv run test lint fmt typecheck validate pytest shell-test bench build build-check deploy deploy-guided image push-image stack-named run-job clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,14 +51,16 @@ venv: $(STAMP) ## create .venv with everything installed
 run: $(STAMP) ## run the whole system locally (embedded AWS, webhook, schedules, Slack sink)
 	$(BIN)/batchcron local --replay $(REPLAY) $(RUN_ARGS)
 
-test: lint pytest shell-test ## everything CI runs
+test: lint pytest shell-test build-check ## everything CI runs
 
-lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, shellcheck, hadolint
+lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/
 	$(SAM) validate --lint --template template.yaml
-	@if ls batch_image/*.sh >/dev/null 2>&1; then $(BIN)/shellcheck -x batch_image/*.sh; fi
+	$(SAM_VENV)/bin/python tools/sam_transform.py template.yaml .aws-sam/transformed.json
+	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml .aws-sam/transformed.json
+	$(BIN)/shellcheck -x batch_image/*.sh tools/*.sh
 	@if [ -f batch_image/Dockerfile ]; then $(BIN)/hadolint batch_image/Dockerfile; fi
 
 fmt: $(STAMP) ## format and autofix
@@ -63,23 +79,38 @@ bench: $(STAMP) ## measure batchcron against its limits -> bench/results.md
 build: $(SAM) ## sam build (needs python3.12 on PATH)
 	$(SAM) build
 
-deploy: build ## sam deploy (guided the first time)
-	$(SAM) deploy $(if $(wildcard samconfig.toml),,--guided)
+# In `make test` (CI): about 55 s with an empty cache, 27 s cached, measured on 2 shared cores.
+build-check: $(SAM) ## sam build into .aws-sam/check (skipped, saying why, without a working python3.12)
+	@if ! python3.12 -c 'import sys' >/dev/null 2>&1; then \
+		echo "build-check skipped: no working python3.12 on PATH (sam build needs the Lambda runtime's Python)"; \
+		exit 0; \
+	fi; \
+	start=$$(date +%s); \
+	$(SAM) build --build-dir .aws-sam/check/build --cache-dir .aws-sam/check/cache --cached --parallel; \
+	echo "build-check: sam build took $$(( $$(date +%s) - start )) s"
+
+deploy: build ## sam deploy samconfig's CONFIG_ENV [IMAGE_URI=<from make push-image>] [OVERRIDES="Key=Value ..."]
+	@echo "deploying samconfig environment '$(CONFIG_ENV)' to $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),the AWS profile's region)"
+	@overrides="$$($(PYTHON) tools/deploy_overrides.py samconfig.toml '$(CONFIG_ENV)' $(if $(IMAGE_URI),'ImageUri=$(IMAGE_URI)') $(OVERRIDES))"; \
+	mapfile -t params <<<"$$overrides"; \
+	set -x; $(SAM) deploy --config-env '$(CONFIG_ENV)' --parameter-overrides "$${params[@]}"
+
+deploy-guided: build ## the first deploy, asking for every parameter (answers saved to samconfig.toml)
+	$(SAM) deploy --guided --config-env '$(CONFIG_ENV)'
 
 IMAGE_NAME ?= batchcron-batch
-IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
-ECR_REGISTRY ?=
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 SCRIPT ?= pipeline
 SKIP_PUSH ?= true
 
 image: ## build the batch image for linux/amd64 (needs Docker; not run in CI)
 	docker build --platform linux/amd64 -t $(IMAGE_NAME):$(IMAGE_TAG) batch_image
 
-push-image: image ## push the batch image to ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com
-	@test -n "$(ECR_REGISTRY)" || { echo "set ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com"; exit 1; }
-	aws ecr get-login-password --region $(AWS_DEFAULT_REGION) | docker login --username AWS --password-stdin $(ECR_REGISTRY)
-	docker tag $(IMAGE_NAME):$(IMAGE_TAG) $(ECR_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
-	docker push $(ECR_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+push-image: stack-named image ## push the image to STACK's ImageRepositoryUri and print the ImageUri: make push-image STACK=batchcron-dev
+	tools/push_image.sh '$(STACK)' '$(IMAGE_NAME):$(IMAGE_TAG)'
+
+stack-named:
+	@test -n "$(STACK)" || { echo "usage: make push-image STACK=<stack name> (the deployed stack whose ECR repository gets the image)"; exit 64; }
 
 run-job: export REPOSITORY := $(REPOSITORY)
 run-job: export BATCH_FILE_URL := $(SCRIPT)

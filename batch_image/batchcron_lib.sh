@@ -72,26 +72,53 @@ flag_enabled() {
 	esac
 }
 
-# Keeps GITHUB_TOKEN out of the environment of everything except git.
-take_github_token() {
-	GITHUB_TOKEN_VALUE=${GITHUB_TOKEN:-}
-	unset GITHUB_TOKEN
+# GITHUB_TOKEN must not be in the environment of any process that runs build steps: a step can
+# read /proc/<pid>/environ of its ancestors, and `unset` does not change what that shows (the
+# environment the process was started with). So a script started with GITHUB_TOKEN writes it to
+# a file only this user can read and starts itself again without it. git reads the file through
+# a credential helper, and the file is deleted once the checkout is done, before any step.
+# Usage, first thing in main: hide_github_token "$0" "$@"
+hide_github_token() {
+	[[ -n "${GITHUB_TOKEN:-}" ]] || return 0
+	local script=$1 file
+	shift
+	file=$(umask 077 && mktemp "${TMPDIR:-/tmp}/batchcron-token.XXXXXX") ||
+		die "$EX_CONFIG" "cannot create a private file for GITHUB_TOKEN"
+	printf '%s\n' "$GITHUB_TOKEN" >"$file"
+	exec env -u GITHUB_TOKEN BATCHCRON_GITHUB_TOKEN_FILE="$file" bash "$script" "$@"
 }
 
-# Runs git with the token offered by a credential helper that reads it from git's own
-# environment: the token never appears in a URL, an argument list or a log line.
+# Takes the token file's path out of the environment; git_with_credentials still uses it.
+take_github_token() {
+	if [[ -n "${GITHUB_TOKEN:-}" ]]; then
+		die "$EX_CONFIG" "GITHUB_TOKEN is still in the environment (call hide_github_token first)"
+	fi
+	GITHUB_TOKEN_FILE=${BATCHCRON_GITHUB_TOKEN_FILE:-}
+	unset BATCHCRON_GITHUB_TOKEN_FILE
+}
+
+# Deletes the token file: nothing after the checkout may read the token.
+forget_github_token() {
+	if [[ -n "${GITHUB_TOKEN_FILE:-}" ]]; then
+		rm -f -- "$GITHUB_TOKEN_FILE"
+	fi
+	GITHUB_TOKEN_FILE=""
+}
+
+# Runs git with the token offered by a credential helper that reads it from the token file:
+# the token is never in a URL, an argument list, a log line or an environment.
 git_with_credentials() {
-	if [[ -z "${GITHUB_TOKEN_VALUE:-}" ]]; then
+	if [[ -z "${GITHUB_TOKEN_FILE:-}" ]]; then
 		GIT_TERMINAL_PROMPT=0 git "$@"
 		return
 	fi
-	# shellcheck disable=SC2016 # $GITHUB_TOKEN must be expanded by the helper's shell, not here
-	local helper='!f() { test "$1" = get && printf "username=x-access-token\npassword=%s\n" "$GITHUB_TOKEN"; }; f'
+	# shellcheck disable=SC2016 # expanded by the helper's shell, not here
+	local helper='!f() { test "$1" = get || return 0; IFS= read -r t <"$BATCHCRON_GITHUB_TOKEN_FILE"; printf "username=x-access-token\npassword=%s\n" "$t"; }; f'
 	GIT_TERMINAL_PROMPT=0 \
 		GIT_CONFIG_COUNT=1 \
 		GIT_CONFIG_KEY_0="credential.https://github.com.helper" \
 		GIT_CONFIG_VALUE_0="$helper" \
-		GITHUB_TOKEN="$GITHUB_TOKEN_VALUE" \
+		BATCHCRON_GITHUB_TOKEN_FILE="$GITHUB_TOKEN_FILE" \
 		git "$@"
 }
 
@@ -117,14 +144,17 @@ clone_repository() {
 
 # Shared start of pipeline_run.sh and builder_run.sh: check every input, then clone and cd.
 prepare_checkout() {
+	take_github_token
+	# However the script ends, the token file goes with it.
+	trap forget_github_token EXIT
 	parse_repository
 	if [[ -n "${GIT_REF:-}" ]] && ! is_valid_git_ref "$GIT_REF"; then
 		die "$EX_CONFIG" "refusing GIT_REF '$GIT_REF': expected a branch, tag or commit sha"
 	fi
 	check_flag SKIP_PUSH
 	check_flag REBUILD
-	take_github_token
 	clone_repository "$REPO_OWNER" "$REPO_NAME" "$PWD/$REPO_NAME" "${GIT_REF:-}"
+	forget_github_token
 	cd -- "$PWD/$REPO_NAME" || exit
 }
 

@@ -230,7 +230,16 @@ log_destination() {
 	echo "${base%/}/${day}/${REPOSITORY}/${job_id}"
 }
 
+# The token file hide_github_token made, if the script has not deleted it already.
+remove_token_file() {
+	if [[ -n "${BATCHCRON_GITHUB_TOKEN_FILE:-}" ]]; then
+		rm -f -- "$BATCHCRON_GITHUB_TOKEN_FILE"
+	fi
+}
+
 main() {
+	hide_github_token "$0" "$@"
+	trap remove_token_file EXIT
 	local day job_id run_dir script status dest
 	day=$(date -u +%F)
 	job_id=${AWS_BATCH_JOB_ID:-local-$(date -u +%Y%m%dT%H%M%SZ)-$$}

@@ -8,6 +8,7 @@ BATCHCRON_BIN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 source "$BATCHCRON_BIN_DIR/batchcron_lib.sh"
 
 main() {
+	hide_github_token "$0" "$@"
 	trap 'on_step_error $?' ERR
 	prepare_checkout
 	run_step make makerules

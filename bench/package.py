@@ -69,7 +69,7 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     how = (
         f"{command('package')}; `pip install --target <tmp> --platform manylinux2014_aarch64 "
         "--only-binary=:all: --python-version 3.12 -r functions/requirements.txt` + functions/ "
-        "(boto3 comes with the runtime)"
+        "(boto3 and botocore included: the X-Ray SDK of the tracer extra needs botocore)"
     )
     raw = {
         "unzipped": unzipped,

@@ -12,7 +12,6 @@ from typing import Any
 
 from bench.common import (
     PYTHON,
-    ROOT,
     MotoServer,
     Row,
     command,
@@ -34,10 +33,12 @@ def _load(moto: MotoServer, clients: int, seconds: float) -> tuple[dict[str, Any
     """A fresh stack, local mode's webhook server on it, and `clients` pushing for `seconds`."""
     from batchcron.local.functions import invoke
     from batchcron.local.http import webhook_server
+    from tests.conftest import fresh_push_event
 
     errors: list[str] = []
     env = provision_stack(moto)
-    sample = json.loads((ROOT / "events" / "github_push.json").read_text(encoding="utf-8"))
+    # The sample with a head commit from now: a push over 72 hours old starts nothing.
+    sample = fresh_push_event()
     with (
         tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp,
         pointed_at(moto.endpoint, env),

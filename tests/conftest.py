@@ -20,6 +20,28 @@ def load_event(name: str) -> dict[str, Any]:
     return loaded
 
 
+def fresh_push_payload() -> dict[str, Any]:
+    """The payload of events/github_push.json with its head commit from now: a push over 72
+    hours old is taken for a replay and starts nothing."""
+    from batchcron.models import iso, utcnow
+
+    payload: dict[str, Any] = json.loads(load_event("github_push.json")["body"])
+    payload["head_commit"]["timestamp"] = iso(utcnow())
+    return payload
+
+
+def fresh_push_event(secret: str = "local-webhook-secret") -> dict[str, Any]:
+    """events/github_push.json as GitHub would send it now: fresh head commit, re-signed."""
+    from batchcron.github import sign
+
+    event = load_event("github_push.json")
+    body = json.dumps(fresh_push_payload()).encode()
+    event["body"] = body.decode()
+    event["headers"]["content-length"] = str(len(body))
+    event["headers"]["x-hub-signature-256"] = sign(secret, body)
+    return event
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials and a clean slate of cached settings/clients for every test."""

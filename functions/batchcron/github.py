@@ -14,10 +14,11 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 if TYPE_CHECKING:  # the catalogue (yaml, cron) is not needed to verify a request
     from batchcron.catalogue import Job, OnPush
@@ -27,7 +28,12 @@ SIGNATURE_PREFIX = "sha256="
 ZERO_SHA = "0" * 40
 SKIP_MARKERS = ("[skip ci]", "[batchcron skip]")
 # GitHub delivery ids are GUIDs and hook ids integers; anything else is not from GitHub.
-_HEADER_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+_HEADER_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
+# A commit id: SHA-1 (40 hex) or SHA-256 (64 hex) repositories. It becomes the job's GIT_REF.
+_COMMIT_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+COMPARE_PREFIX = "https://github.com/"
+# GitHub keeps deliveries for redelivery this long; an older push is a replay, not news.
+MAX_PUSH_AGE = timedelta(hours=72)
 
 
 # --- errors (the handler maps each to one status code) -------------------------------------
@@ -126,7 +132,7 @@ def header_id(value: str | None, name: str, *, required: bool) -> str | None:
         if required:
             raise BadPayloadError(f"missing {name} header")
         return None
-    if not _HEADER_ID.match(value):
+    if not _HEADER_ID.fullmatch(value):
         raise BadPayloadError(f"malformed {name} header")
     return value
 
@@ -172,6 +178,7 @@ class Sender(_Tolerant):
 class Commit(_Tolerant):
     id: str | None = None
     message: str = ""
+    timestamp: datetime | None = None
     added: list[str] | None = None
     removed: list[str] | None = None
     modified: list[str] | None = None
@@ -198,6 +205,22 @@ class PushEvent(_Tolerant):
     sender: Sender | None = None
     commits: list[Commit] = Field(default_factory=list)
     head_commit: Commit | None = None
+
+    @field_validator("after")
+    @classmethod
+    def _commit_sha(cls, value: str) -> str:
+        if not _COMMIT_SHA.fullmatch(value):
+            raise ValueError("must be a commit SHA (40 or 64 hex characters)")
+        return value
+
+    @field_validator("compare")
+    @classmethod
+    def _github_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith(COMPARE_PREFIX) or any(c.isspace() for c in value)
+        ):
+            raise ValueError(f"must be a {COMPARE_PREFIX} URL")
+        return value
 
     @property
     def who(self) -> str | None:
@@ -364,6 +387,25 @@ def skip_marker(message: str | None) -> str | None:
 
 def is_deleted(push: PushEvent) -> bool:
     return push.deleted or push.after.strip("0") == ""
+
+
+def stale_reason(push: PushEvent, now: datetime, max_age: timedelta = MAX_PUSH_AGE) -> str | None:
+    """Why a push is too old to start runs (its head commit is older than `max_age`, or has no
+    time to judge by), or None. Guards against a captured delivery replayed later."""
+    commit = push.head_commit
+    if commit is None or commit.timestamp is None:
+        return "the push has no head commit timestamp to check its age against"
+    stamp = commit.timestamp
+    if stamp.tzinfo is None:
+        return "the head commit timestamp has no time zone"
+    age = now - stamp
+    if age > max_age:
+        hours = int(max_age.total_seconds() // 3600)
+        return (
+            f"head commit {commit.id or push.after} is from {stamp.isoformat()}, older than "
+            f"{hours} hours (GitHub's redelivery window): a replayed delivery starts nothing"
+        )
+    return None
 
 
 def match_push(job: Job, push: PushEvent) -> Match:

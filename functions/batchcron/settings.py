@@ -25,6 +25,8 @@ class Settings(BaseModel):
     slack_webhook_secret_arn: str | None = None
     github_webhook_secret_arn: str | None = None
     job_log_group: str | None = None
+    # Jobs carry batchcron:stack=<stack_name>; the functions' IAM lets them terminate only those.
+    stack_name: str | None = None
     region: str = "us-east-1"
     dispatch_workers: int = 8
 
@@ -67,6 +69,7 @@ def settings() -> Settings:
         slack_webhook_secret_arn=env.get("SLACK_WEBHOOK_SECRET_ARN") or None,
         github_webhook_secret_arn=env.get("GITHUB_WEBHOOK_SECRET_ARN") or None,
         job_log_group=env.get("JOB_LOG_GROUP") or None,
+        stack_name=env.get("STACK_NAME") or None,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         dispatch_workers=int(env.get("DISPATCH_WORKERS") or 8),
     )

@@ -4,7 +4,8 @@ Items
 - run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>
 - job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>
 - watermark      pk=META       sk=WATERMARK
-- delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL)
+- delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL;
+- delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see store_deliveries.py)
 Indexes: ByTime (gsi1pk, gsi1sk), ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
 runs with work left for a later tick, in two queues so a backlog of alerts never delays a
 re-drive: outbox_pk=TODO (re-drive a claim, retry a submit; an alert on it is sent after) and
@@ -20,65 +21,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron import aws
+from batchcron.ddb import ConflictError, _de, _plain, _ser
 from batchcron.models import Alert, JobState, Run, iso, utcnow
 
+# Public names that moved with the delivery records (`from batchcron.store import ...` works).
+from batchcron.store_deliveries import DELIVERY_TTL as DELIVERY_TTL
+from batchcron.store_deliveries import DeliveryRecords
+from batchcron.store_deliveries import delivery_key as delivery_key
+
 RUN_TTL = timedelta(days=400)
-DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
 OUTBOX = "TODO"  # claims to re-drive, submits to retry
 ALERTS = "ALERT"  # runs whose only work left is an alert to send
-
-
-class ConflictError(RuntimeError):
-    """A conditional write lost: someone else changed the item first."""
-
-
-# --- (de)serialisation ---------------------------------------------------------------
-
-_serializer: Any = None
-_deserializer: Any = None
-
-
-def _ser(value: Mapping[str, Any]) -> dict[str, Any]:
-    global _serializer
-    if _serializer is None:
-        from boto3.dynamodb.types import TypeSerializer
-
-        _serializer = TypeSerializer()
-    return {key: _serializer.serialize(_plain(val)) for key, val in value.items()}
-
-
-def _de(item: Mapping[str, Any]) -> dict[str, Any]:
-    global _deserializer
-    if _deserializer is None:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        _deserializer = TypeDeserializer()
-    return {key: _native(_deserializer.deserialize(val)) for key, val in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    """Python value -> what TypeSerializer accepts (floats as Decimal, no empty sets)."""
-    from decimal import Decimal
-
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _native(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _native(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_native(v) for v in value]
-    return value
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -95,7 +48,7 @@ def state_key(job: str) -> dict[str, str]:
 WATERMARK_KEY = {"pk": "META", "sk": "WATERMARK"}
 
 
-class RunStore:
+class RunStore(DeliveryRecords):
     """Reads and conditional writes on the runs table."""
 
     def __init__(self, table: str, client: Any | None = None) -> None:
@@ -365,93 +318,6 @@ class RunStore:
             return False
         return True
 
-    # --- webhook deliveries ------------------------------------------------------------------
-    # One item per (hook id, delivery id): status processing (leased to one invocation),
-    # partial (some jobs could not be submitted) or done; `settled` maps job -> outcome of the
-    # jobs that need nothing more; `result` is the response given once all are settled.
-    def begin_delivery(
-        self, hook_id: str, delivery_id: str, *, event: str, now: datetime, lease: timedelta
-    ) -> dict[str, Any] | None:
-        """Record a new delivery as ours to process (conditional put). None when it was new;
-        otherwise the existing item, unchanged."""
-        item: dict[str, Any] = {
-            **delivery_key(hook_id, delivery_id),
-            "hook_id": hook_id,
-            "delivery_id": delivery_id,
-            "event": event,
-            "status": "processing",
-            "version": 1,
-            "lease_until": iso(now + lease),
-            "received_at": iso(now),
-            "settled": {},
-            "expires_at": _delivery_expiry(now),
-        }
-        for _ in range(3):
-            if not self._put_new(item):
-                existing = self._get(delivery_key(hook_id, delivery_id))
-                if existing is not None:
-                    return existing
-                continue  # expired between the put and the get: try the put again
-            return None
-        raise ConflictError(f"delivery {hook_id}/{delivery_id} keeps changing")
-
-    def resume_delivery(
-        self, hook_id: str, delivery_id: str, *, version: int, now: datetime, lease: timedelta
-    ) -> int:
-        """Take over a partial delivery, or one whose lease ran out (a crashed invocation).
-        Returns the new version; ConflictError when another invocation got there first."""
-        updated = self._update(
-            delivery_key(hook_id, delivery_id),
-            set_={
-                "status": "processing",
-                "lease_until": iso(now + lease),
-                "expires_at": _delivery_expiry(now),
-            },
-            add={"version": 1},
-            condition="#version = :seen AND (#status = :partial OR #lease_until < :now)",
-            values={":seen": version, ":partial": "partial", ":now": iso(now)},
-            return_new=True,
-        )
-        assert updated is not None
-        return int(updated["version"])
-
-    def settle_delivery_job(
-        self, hook_id: str, delivery_id: str, job: str, outcome: Mapping[str, Any]
-    ) -> None:
-        """Note that `job` needs nothing more for this delivery (written as soon as it is known,
-        so a crash later in the invocation cannot make a redelivery submit it again)."""
-        self.client.update_item(
-            TableName=self.table,
-            Key=_ser(delivery_key(hook_id, delivery_id)),
-            UpdateExpression="SET #settled.#job = :outcome",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#settled": "settled", "#job": job},
-            ExpressionAttributeValues=_ser({":outcome": dict(outcome)}),
-        )
-
-    def finish_delivery(
-        self,
-        hook_id: str,
-        delivery_id: str,
-        *,
-        version: int,
-        done: bool,
-        result: Mapping[str, Any],
-        now: datetime,
-    ) -> None:
-        """Release the lease: done (with the result duplicates get) or partial (redeliver)."""
-        self._update(
-            delivery_key(hook_id, delivery_id),
-            set_={
-                "status": "done" if done else "partial",
-                "result": dict(result),
-                "finished_at": iso(now),
-                "lease_until": None,
-            },
-            condition="#version = :mine",
-            values={":mine": version},
-        )
-
     # --- job state changes -------------------------------------------------------------------
     # Used by batchcron.outcomes: Batch events applied to runs in order, each run's outcome
     # counted once in its job's state, and the alert a run's outcome calls for.
@@ -703,15 +569,6 @@ class Settlement:
         """The failure streak before this run's outcome."""
         key = "consecutive_failures" if self.counted else "last_failures_before"
         return int(self.state.get(key) or 0)
-
-
-def delivery_key(hook_id: str, delivery_id: str) -> dict[str, str]:
-    return {"pk": f"DELIVERY#{hook_id}#{delivery_id}", "sk": "DELIVERY"}
-
-
-def _delivery_expiry(now: datetime) -> int:
-    """Keep a delivery at least DELIVERY_TTL after it was last processed."""
-    return int((now + DELIVERY_TTL).timestamp())
 
 
 def _state(item: Mapping[str, Any]) -> JobState:

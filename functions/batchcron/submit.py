@@ -23,6 +23,8 @@ from batchcron.store import ALERTS, OUTBOX, ConflictError, RunStore
 
 # A claim older than this cannot still be in flight (the dispatcher's timeout is shorter).
 REDRIVE_AFTER = timedelta(minutes=3)
+# The tag naming the stack that submitted a job (template.yaml's IAM conditions use it).
+STACK_TAG = "batchcron:stack"
 SKIPS_BEFORE_ALERT = 3
 
 Action = Literal["submitted", "skipped", "queued", "failed", "duplicate", "missed"]
@@ -487,9 +489,16 @@ class Submitter:
             memory_mib=job.memory_mib,
             timeout_minutes=job.timeout_minutes,
             attempts=job.attempts,
-            tags={
-                "batchcron:job": job.name,
-                "batchcron:trigger": run.trigger,
-                "batchcron:run-id": run.run_id,
-            },
+            tags=self._tags(job, run),
         )
+
+    def _tags(self, job: Job, run: Run) -> dict[str, str]:
+        tags = {
+            "batchcron:job": job.name,
+            "batchcron:trigger": run.trigger,
+            "batchcron:run-id": run.run_id,
+        }
+        if self.settings.stack_name:
+            # The functions may tag and terminate only jobs with their own stack's tag.
+            tags[STACK_TAG] = self.settings.stack_name
+        return tags

@@ -17,6 +17,7 @@ from batchcron.github import (
     parse_ping,
     parse_push,
     same_repository,
+    stale_reason,
 )
 from batchcron.models import JobState, iso, parse_time, utcnow
 from batchcron.observability import count, logger
@@ -36,6 +37,8 @@ class Delivery:
     event: str
     delivery_id: str | None = None
     hook_id: str | None = None
+    # sha256 of the signed body: the part of a delivery a replay cannot change.
+    body_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ def handle(
     push = parse_push(payload)
     if delivery.delivery_id is None:
         raise BadPayloadError("missing X-GitHub-Delivery header")
+    if delivery.body_sha256 is None:
+        raise ValueError("a push delivery needs the sha256 of its body")
     return PushDelivery(delivery, push, services(), clock=clock, time_left=time_left).process()
 
 
@@ -125,6 +130,28 @@ class PushDelivery:
             return Reply(202, self._body(considered, results))
 
         now = self.clock()
+        stale = stale_reason(self.push, now)
+        if stale:
+            count("WebhookStalePushes")
+            logger.warning("push too old; nothing submitted", reason=stale)
+            for job in matched:
+                results[job.name] = _skipped(job.name, "push too old")
+            return Reply(202, {**self._body(considered, results), "reason": stale})
+        first = self.store.claim_body(
+            self.delivery.body_sha256 or "", self.hook_id, self.delivery_id, now=now
+        )
+        if first is not None:
+            count("WebhookReplays")
+            logger.warning("body already delivered under another delivery id", first=first)
+            return Reply(
+                200,
+                {
+                    **self._body(considered, {}),
+                    "duplicate": True,
+                    "reason": f"this payload was already delivered (hook/delivery {first}); "
+                    "a payload starts runs once, under its first delivery id",
+                },
+            )
         version, settled = self._begin(now)
         if version is None:
             count("WebhookDuplicates")

@@ -110,3 +110,15 @@ final_stage() {
 	run hadolint "$DOCKERFILE"
 	[ "$status" -eq 0 ]
 }
+
+@test "the image is built for x86_64 only, the one architecture the template allows" {
+	local root
+	root="$(cd "$BATCH_IMAGE_DIR/.." && pwd)"
+	# Every architecture-specific download is the x86_64 build...
+	refute grep -Eiq 'aarch64|arm64|TARGETARCH' "$DOCKERFILE"
+	# ...`make image` builds linux/amd64...
+	grep -Eq -- '--platform linux/amd64' "$root/Makefile"
+	# ...and CpuArchitecture cannot be set to anything else.
+	grep -Eq '^    AllowedValues: \[X86_64\]$' "$root/template.yaml"
+	refute grep -q 'ARM64' "$root/template.yaml"
+}

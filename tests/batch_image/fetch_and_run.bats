@@ -347,3 +347,27 @@ start_hung_run() {
 	[ "$output" = sourced ]
 	refute_called git
 }
+
+@test "no process running a build step has GITHUB_TOKEN in its environment (/proc/*/environ)" {
+	local token
+	token="ghp_proc$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+	printf '%s\n' "$token" >"$FAKE_STATE_DIR/needle"
+	make_scanning_proc
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp" BATCHCRON_PROC_MARKER="$RANDOM$RANDOM"
+	mkdir -p "$TMPDIR"
+
+	GITHUB_TOKEN=$token BATCH_FILE_URL=pipeline run "$SCRIPT"
+
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# git still got the token, through the credential helper ...
+	grep -qx "password=$token" "$FAKE_STATE_DIR/credential.out"
+	# ... every make step scanned the entrypoint, the script and itself (the scan works) ...
+	[ "$(grep -c '^make' "$FAKE_STATE_DIR/calls.log")" -ge 5 ]
+	[ "$(sort -u "$FAKE_STATE_DIR/scanned" | wc -l)" -ge 3 ]
+	# ... and found the token in no environment, and no token file left to read
+	[ ! -s "$FAKE_STATE_DIR/leaks" ] || { cat "$FAKE_STATE_DIR/leaks"; false; }
+	refute grep -q 'batchcron-token' "$FAKE_STATE_DIR/tmp_files"
+	refute grep -q 'BATCHCRON_GITHUB_TOKEN_FILE=/' "$FAKE_STATE_DIR/env.log"
+	# The entrypoint removed its token file too
+	refute ls "$TMPDIR"/batchcron-token.*
+}

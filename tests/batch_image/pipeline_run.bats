@@ -242,3 +242,30 @@ make_origin() {
 	assert_equal "$(git -C "$clone" rev-parse HEAD)" "$SECOND"
 	[ "$(git -C "$clone" rev-list --count HEAD)" -eq 1 ]
 }
+
+@test "run directly with GITHUB_TOKEN, no process running a step has it in its environment" {
+	local token
+	token="ghp_direct$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+	printf '%s\n' "$token" >"$FAKE_STATE_DIR/needle"
+	make_scanning_proc
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp" BATCHCRON_PROC_MARKER="$RANDOM$RANDOM"
+	mkdir -p "$TMPDIR"
+
+	GITHUB_TOKEN=$token run "$SCRIPT"
+
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	grep -qx "password=$token" "$FAKE_STATE_DIR/credential.out"
+	[ "$(sort -u "$FAKE_STATE_DIR/scanned" | wc -l)" -ge 2 ]
+	[ ! -s "$FAKE_STATE_DIR/leaks" ] || { cat "$FAKE_STATE_DIR/leaks"; false; }
+	refute ls "$TMPDIR"/batchcron-token.*
+}
+
+@test "a run refused before the checkout leaves no token file behind" {
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+	mkdir -p "$TMPDIR"
+
+	GITHUB_TOKEN=ghp_refusedTOKEN REPOSITORY='../etc' run "$SCRIPT"
+
+	[ "$status" -eq 64 ]
+	refute ls "$TMPDIR"/batchcron-token.*
+}

@@ -64,3 +64,21 @@ is_running() {
 	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
 	[[ -n "$state" && "$state" != Z* ]]
 }
+
+# A make that, while it runs, reads the environment of every process it can (its ancestors
+# included: the entrypoint and the script) and notes where it finds the token or a marker.
+make_scanning_proc() {
+	cat >"$BATS_TEST_TMPDIR/bin/make" <<-'FAKE'
+		#!/usr/bin/env bash
+		printf 'make %s\n' "$*" >>"$FAKE_STATE_DIR/calls.log"
+		for environ in /proc/[0-9]*/environ; do
+			grep -qaF -f "$FAKE_STATE_DIR/needle" "$environ" 2>/dev/null &&
+				echo "$environ" >>"$FAKE_STATE_DIR/leaks"
+			grep -qa "BATCHCRON_PROC_MARKER=$BATCHCRON_PROC_MARKER" "$environ" 2>/dev/null &&
+				echo "$environ" >>"$FAKE_STATE_DIR/scanned"
+		done
+		ls "$TMPDIR" >>"$FAKE_STATE_DIR/tmp_files"
+		echo "make $*: BATCHCRON_GITHUB_TOKEN_FILE=${BATCHCRON_GITHUB_TOKEN_FILE-<unset>}" >>"$FAKE_STATE_DIR/env.log"
+	FAKE
+	chmod +x "$BATS_TEST_TMPDIR/bin/make"
+}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from batchcron import aws
 from batchcron.github import MAX_BODY_BYTES, sign
-from batchcron.models import Status
+from batchcron.models import Status, iso, utcnow
 from batchcron.settings import settings as app_settings
 from batchcron.store import RunStore, delivery_key
 from tests.conftest import load_event
@@ -30,9 +30,23 @@ COMPARE = "https://github.com/digital-land/entity-builder/compare/9049f1265b7d..
 # --- helpers ----------------------------------------------------------------------------------
 
 
+# One head-commit time for the whole run: the same payload gives the same body (and sha256).
+FRESH = iso(utcnow())
+
+
 def sample_payload(name: str = "github_push.json") -> dict[str, Any]:
+    """The sample's payload with its head commit from now (a push over 72 hours old is
+    refused)."""
     payload: dict[str, Any] = json.loads(load_event(name)["body"])
+    if payload.get("head_commit"):
+        payload["head_commit"]["timestamp"] = FRESH
     return payload
+
+
+def sample_push() -> dict[str, Any]:
+    """events/github_push.json with a fresh head commit, re-signed, same delivery id."""
+    delivery = load_event("github_push.json")["headers"]["x-github-delivery"]
+    return github_event(sample_payload(), delivery=delivery)
 
 
 def github_event(
@@ -149,7 +163,7 @@ jobs:
 
 
 def test_the_sample_push_submits_the_repositorys_job(aws_env: Any, lambda_context: Any) -> None:
-    status, body = invoke(load_event("github_push.json"), lambda_context)
+    status, body = invoke(sample_push(), lambda_context)
 
     assert status == 202
     assert body["repository"] == "digital-land/entity-builder"
@@ -167,7 +181,7 @@ def test_the_sample_push_submits_the_repositorys_job(aws_env: Any, lambda_contex
 
 
 def test_the_push_run_records_the_pusher_and_compare_url(aws_env: Any, lambda_context: Any) -> None:
-    invoke(load_event("github_push.json"), lambda_context)
+    invoke(sample_push(), lambda_context)
 
     [run] = store().runs_for_job("entity-builder")
     assert run.trigger == "push"
@@ -480,7 +494,7 @@ def test_the_placeholder_secret_never_verifies(aws_env: Any, lambda_context: Any
 def test_no_secret_or_signature_is_logged(
     aws_env: Any, lambda_context: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    good = load_event("github_push.json")
+    good = sample_push()
     forged = github_event(sample_payload(), secret="forged")
 
     invoke(good, lambda_context)
@@ -557,7 +571,7 @@ def test_a_verified_request_without_an_event_header_is_a_400(
 def test_a_redelivery_returns_the_first_result_and_submits_nothing(
     aws_env: Any, lambda_context: Any
 ) -> None:
-    request = load_event("github_push.json")
+    request = sample_push()
     first_status, first = invoke(request, lambda_context)
 
     second_status, second = invoke(request, lambda_context)
@@ -572,7 +586,7 @@ def test_a_redelivery_returns_the_first_result_and_submits_nothing(
 def test_a_delivery_is_kept_at_least_seven_days(aws_env: Any, lambda_context: Any) -> None:
     import time
 
-    request = load_event("github_push.json")
+    request = sample_push()
     invoke(request, lambda_context)
 
     item = delivery_item(request["headers"]["x-github-delivery"])
@@ -586,7 +600,8 @@ def test_the_same_delivery_id_from_another_hook_is_processed(
     delivery = str(uuid.uuid4())
     invoke(github_event(sample_payload(), delivery=delivery, hook="1"), lambda_context)
 
-    status, _ = invoke(github_event(sample_payload(), delivery=delivery, hook="2"), lambda_context)
+    other_push = sample_payload() | {"after": "3" * 40}
+    status, _ = invoke(github_event(other_push, delivery=delivery, hook="2"), lambda_context)
 
     assert status == 202
     assert len(batch_jobs()) == 2
@@ -595,7 +610,7 @@ def test_the_same_delivery_id_from_another_hook_is_processed(
 def test_batch_unavailable_is_a_502_and_a_redelivery_submits_it(
     aws_env: Any, lambda_context: Any
 ) -> None:
-    request = load_event("github_push.json")
+    request = sample_push()
 
     # Given Batch refusing every SubmitJob
     with storm_on(
@@ -623,7 +638,7 @@ def test_a_redelivery_submits_only_the_jobs_that_failed(
     aws_env: Any, lambda_context: Any, catalogue: Any
 ) -> None:
     catalogue(TWO_BUILDERS)
-    request = load_event("github_push.json")
+    request = sample_push()
 
     # Given the first job's every attempt refused, the second accepted
     storm = Storm("SubmitJob", first=3, error="ServerException", status=500)
@@ -659,7 +674,7 @@ def test_a_delivery_being_processed_is_not_processed_twice(
 
     from batchcron.models import utcnow
 
-    request = load_event("github_push.json")
+    request = sample_push()
     # Given another invocation holding the delivery right now
     store().begin_delivery(
         "512345678",
@@ -681,7 +696,7 @@ def test_a_delivery_whose_processor_died_is_taken_over(aws_env: Any, lambda_cont
 
     from batchcron.models import utcnow
 
-    request = load_event("github_push.json")
+    request = sample_push()
     # Given an invocation that claimed the delivery and then timed out (lease long gone)
     store().begin_delivery(
         "512345678",
@@ -706,7 +721,7 @@ def test_a_redelivery_after_a_crash_mid_submit_does_not_run_the_job_twice(
     from batchcron.models import iso, utcnow
     from batchcron.submit import Submitter
 
-    request = load_event("github_push.json")
+    request = sample_push()
     delivery = request["headers"]["x-github-delivery"]
 
     # Given an invocation that died right after Batch accepted the job
@@ -752,7 +767,7 @@ _header_values = st.one_of(
 )
 _bodies = st.one_of(
     st.binary(max_size=2048),
-    st.sampled_from([load_event("github_push.json")["body"].encode()]),
+    st.sampled_from([sample_push()["body"].encode()]),
     st.builds(
         lambda payload: json.dumps(payload).encode(),
         st.dictionaries(st.sampled_from(["ref", "after", "repository", "zen"]), st.text()),
@@ -791,3 +806,139 @@ def test_random_requests_never_get_a_5xx_or_a_submission(
 
     assert status in (400, 401, 413)
     assert batch_jobs() == []
+
+
+# --- replays and input the image would refuse ---------------------------------------------------
+
+
+def test_the_same_body_under_a_new_delivery_id_starts_no_new_run(
+    aws_env: Any, lambda_context: Any
+) -> None:
+    # Given a push that was delivered and started its run
+    first = sample_push()
+    assert invoke(first, lambda_context)[0] == 202
+    assert len(batch_jobs()) == 1
+
+    # When the captured body is replayed with new (unsigned) delivery and hook ids
+    replays = [
+        github_event(sample_payload(), delivery=str(uuid.uuid4())),
+        github_event(sample_payload(), delivery=str(uuid.uuid4()), hook="999"),
+        github_event(sample_payload(), delivery=str(uuid.uuid4()), hook=None),
+    ]
+    answers = [invoke(replay, lambda_context) for replay in replays]
+
+    # Then nothing more starts, and each answer says why
+    assert len(batch_jobs()) == 1
+    assert len(store().runs_for_job("entity-builder")) == 1
+    for status, body in answers:
+        assert status == 200
+        assert body["duplicate"] is True
+        assert "already delivered" in body["reason"]
+        assert body["jobs"] == []
+
+
+def test_a_push_from_2010_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
+    payload = sample_payload()
+    payload["head_commit"]["timestamp"] = "2010-06-01T12:00:00+02:00"
+
+    status, body = invoke(github_event(payload), lambda_context)
+
+    assert status == 202
+    assert "older than 72 hours" in body["reason"]
+    assert actions(body) == {"entity-builder": "skipped"}
+    assert batch_jobs() == []
+    assert store().runs_for_job("entity-builder") == []
+
+
+def test_the_committed_sample_is_too_old_to_start_a_run(aws_env: Any, lambda_context: Any) -> None:
+    # events/github_push.json's head commit is from 2025: replayed as is, it starts nothing
+    status, body = invoke(load_event("github_push.json"), lambda_context)
+
+    assert status == 202
+    assert "2025-03-12" in body["reason"]
+    assert batch_jobs() == []
+
+
+def test_a_push_just_inside_72_hours_starts_its_run(aws_env: Any, lambda_context: Any) -> None:
+    from datetime import timedelta
+
+    payload = sample_payload()
+    payload["head_commit"]["timestamp"] = iso(utcnow() - timedelta(hours=71))
+
+    status, body = invoke(github_event(payload), lambda_context)
+
+    assert status == 202
+    assert actions(body) == {"entity-builder": "submitted"}
+
+
+def test_a_push_without_a_head_commit_time_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
+    payload = sample_payload()
+    del payload["head_commit"]["timestamp"]
+
+    status, body = invoke(github_event(payload), lambda_context)
+
+    assert status == 202
+    assert "no head commit timestamp" in body["reason"]
+    assert batch_jobs() == []
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "release/$(id)",
+        "0d1a26e67d8f",  # abbreviated
+        "g" * 40,
+        "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c0",  # 41
+        "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c\n",
+    ],
+)
+def test_an_after_that_is_not_a_commit_sha_is_refused(
+    aws_env: Any, lambda_context: Any, after: str
+) -> None:
+    status, body = invoke(github_event(sample_payload() | {"after": after}), lambda_context)
+
+    assert status == 400
+    assert "after" in body["error"] and "40 or 64 hex" in body["error"]
+    assert batch_jobs() == []
+
+
+def test_a_sha256_repository_commit_is_accepted(aws_env: Any, lambda_context: Any) -> None:
+    after = "a" * 64
+
+    status, _ = invoke(github_event(sample_payload() | {"after": after}), lambda_context)
+
+    assert status == 202
+    [job] = batch_jobs()
+    assert environment(job)["GIT_REF"] == after
+
+
+@pytest.mark.parametrize(
+    "compare",
+    [
+        "http://github.com/digital-land/entity-builder/compare/a...b",
+        "https://github.com.evil.example/x",
+        "<!channel>",
+        "https://evil.example/https://github.com/",
+        "https://github.com/x <!channel>",
+    ],
+)
+def test_a_compare_that_is_not_a_github_url_is_refused(
+    aws_env: Any, lambda_context: Any, compare: str
+) -> None:
+    status, body = invoke(github_event(sample_payload() | {"compare": compare}), lambda_context)
+
+    assert status == 400
+    assert "compare" in body["error"] and "https://github.com/" in body["error"]
+    assert batch_jobs() == []
+
+
+def test_jobs_are_tagged_with_the_stack_so_it_may_terminate_them(
+    aws_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACK_NAME", "batchcron-dev")
+    app_settings.cache_clear()
+
+    invoke(sample_push(), lambda_context)
+
+    [job] = batch_jobs()
+    assert job["tags"]["batchcron:stack"] == "batchcron-dev"

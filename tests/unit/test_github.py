@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from batchcron.catalogue import Job, OnPush
 from batchcron.github import (
     MAX_BODY_BYTES,
+    MAX_PUSH_AGE,
     BadPayloadError,
     MalformedSignatureError,
     PayloadTooLargeError,
@@ -30,6 +32,7 @@ from batchcron.github import (
     raw_body,
     ref_matches,
     sign,
+    stale_reason,
     verify,
 )
 from tests.conftest import load_event
@@ -435,3 +438,71 @@ def test_a_skip_marker_only_in_an_earlier_commit_does_not_skip() -> None:
 def test_a_job_without_on_push_never_matches() -> None:
     plain = Job(name="parish", repository="digital-land/parish-collection")
     assert not match_push(plain, push()).matched
+
+
+# --- replay guard: the head commit's age ------------------------------------------------------
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def with_head_time(stamp: str | None) -> PushEvent:
+    payload = sample_push()
+    payload["head_commit"] = {**payload["head_commit"], "timestamp": stamp}
+    return parse_push(payload)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "stale"),
+    [
+        ("2026-11-30T11:59:00Z", False),
+        ("2026-11-27T12:00:00Z", False),  # exactly 72 hours
+        ("2026-11-27T11:59:59Z", True),
+        ("2026-11-27T13:30:00+01:30", False),  # the same instant as 12:00Z, another zone
+        ("2026-11-27T13:29:59+01:30", True),
+        ("2010-06-01T12:00:00+02:00", True),
+        ("2026-12-01T12:00:00Z", False),  # a commit clock ahead of ours is not a replay
+    ],
+)
+def test_a_push_is_stale_when_its_head_commit_is_over_72_hours_old(stamp: str, stale: bool) -> None:
+    reason = stale_reason(with_head_time(stamp), NOW)
+    assert (reason is not None) is stale
+    if stale:
+        assert reason is not None and "older than 72 hours" in reason
+
+
+def test_a_push_without_a_head_commit_time_is_refused() -> None:
+    assert "no head commit timestamp" in (stale_reason(with_head_time(None), NOW) or "")
+    payload = sample_push()
+    payload["head_commit"] = None
+    assert stale_reason(parse_push(payload), NOW) is not None
+
+
+@given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3650)))
+def test_staleness_is_exactly_age_over_72_hours(age: timedelta) -> None:
+    push = with_head_time((NOW - age).isoformat())
+    assert (stale_reason(push, NOW) is not None) is (age > MAX_PUSH_AGE)
+
+
+# --- `after` and `compare` ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("after", ["a" * 40, "A" * 40, "0" * 40, "f" * 64])
+def test_after_may_be_a_sha1_or_sha256_commit_id(after: str) -> None:
+    assert parse_push(sample_push() | {"after": after}).after == after
+
+
+@pytest.mark.parametrize(
+    "after", ["release/$(id)", "main", "a" * 39, "a" * 41, "a" * 63, "a" * 65, "a" * 40 + "\n"]
+)
+def test_after_must_be_a_commit_id(after: str) -> None:
+    with pytest.raises(BadPayloadError, match="40 or 64 hex"):
+        parse_push(sample_push() | {"after": after})
+
+
+@pytest.mark.parametrize(
+    "compare",
+    ["http://github.com/a/b/compare/x", "https://github.company.example/a", "<!channel>", ""],
+)
+def test_compare_must_be_a_github_url(compare: str) -> None:
+    with pytest.raises(BadPayloadError, match=r"https://github\.com/"):
+        parse_push(sample_push() | {"compare": compare})

@@ -414,6 +414,19 @@ def test_batch_policy_attached_to_every_function(resources: dict[str, Any]) -> N
         assert {"Ref": "BatchAccessPolicy"} in props(resources, logical_id)["Policies"]
 
 
+JOB_ARN = {"Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job/*"}
+STACK_TAG = "batchcron:stack"
+
+
+def _granting(resources: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    """Every statement anywhere in the template that allows `action`."""
+    return [
+        statement
+        for statement in statements(resources)
+        if statement["Effect"] == "Allow" and action in as_list(statement["Action"])
+    ]
+
+
 def test_batch_policy_covers_queue_definitions_extras_and_jobs(resources: dict[str, Any]) -> None:
     granted: dict[str, list[Any]] = {}
     for statement in _batch_statements(resources):
@@ -425,11 +438,53 @@ def test_batch_policy_covers_queue_definitions_extras_and_jobs(resources: dict[s
     assert {"Ref": "ExtraJobDefinitionArns"} in submit
     definition_arns = [r for r in submit if "Fn::Sub" in r and isinstance(r["Fn::Sub"], list)]
     assert any(r["Fn::Sub"][0].endswith(":${DefinitionPath}:*") for r in definition_arns)
-    job_arn = {"Fn::Sub": "arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job/*"}
-    assert job_arn in granted["batch:TagResource"]
-    assert job_arn in granted["batch:TerminateJob"]
+    assert granted["batch:TagResource"] == [JOB_ARN]
+    assert granted["batch:TerminateJob"] == [JOB_ARN]
     assert granted["batch:DescribeJobs"] == ["*"]
     assert granted["batch:ListJobs"] == ["*"]
+
+
+def test_terminate_only_jobs_this_stack_tagged(resources: dict[str, Any]) -> None:
+    grants = _granting(resources, "batch:TerminateJob")
+    assert grants
+    for statement in grants:
+        assert statement["Condition"]["StringEquals"] == {
+            f"aws:ResourceTag/{STACK_TAG}": {"Ref": "AWS::StackName"}
+        }, statement
+
+
+def test_tagging_only_at_submit_with_this_stacks_tag(resources: dict[str, Any]) -> None:
+    grants = _granting(resources, "batch:TagResource")
+    assert grants
+    for statement in grants:
+        # Its own statement: the request-tag condition must not also gate SubmitJob.
+        assert as_list(statement["Action"]) == ["batch:TagResource"]
+        assert statement["Resource"] == JOB_ARN
+        condition = statement["Condition"]
+        assert condition["StringEquals"] == {
+            f"aws:RequestTag/{STACK_TAG}": {"Ref": "AWS::StackName"}
+        }
+        assert condition["ForAllValues:StringLike"] == {"aws:TagKeys": ["batchcron:*"]}
+
+
+def test_functions_know_their_stack_for_the_job_tag(template: dict[str, Any]) -> None:
+    from batchcron.submit import STACK_TAG as code_tag
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    assert code_tag == STACK_TAG
+
+
+def test_webhook_reserved_concurrency_from_a_parameter(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    parameter = template["Parameters"]["WebhookReservedConcurrency"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 10, 1)
+    assert props(resources, "WebhookFunction")["ReservedConcurrentExecutions"] == {
+        "Ref": "WebhookReservedConcurrency"
+    }
+    for logical_id in ("DispatchFunction", "JobStateFunction"):
+        assert "ReservedConcurrentExecutions" not in props(resources, logical_id)
 
 
 def test_extra_arn_statements_only_when_lists_are_set(resources: dict[str, Any]) -> None:
@@ -463,11 +518,124 @@ def test_secret_access_per_function(resources: dict[str, Any]) -> None:
     assert _secret_resources(resources, "WebhookFunction") == [{"Ref": "WebhookSecret"}]
 
 
-def test_functions_can_use_the_runs_table(resources: dict[str, Any]) -> None:
+def _dynamodb_calls_in_code() -> set[str]:
+    """The IAM action of every DynamoDB client call the functions' code makes (boto3's
+    snake_case operation names, looked for as `.<name>(`). The CLI and local mode run with the
+    operator's credentials, not the functions' role."""
+    import re
+
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    operations = {
+        re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name for name in model.operation_names
+    }
+    package = ROOT / "functions" / "batchcron"
+    sources = [
+        path
+        for path in package.rglob("*.py")
+        if path.relative_to(package).parts[0] not in ("cli", "local")
+        and path.name != "provision.py"
+    ]
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    return {f"dynamodb:{name}" for snake, name in operations.items() if f".{snake}(" in code}
+
+
+def test_dynamodb_grant_is_exactly_what_the_code_calls(resources: dict[str, Any]) -> None:
+    used = _dynamodb_calls_in_code()
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= used  # the grep works
+    grants = _granting(resources, "dynamodb:GetItem")
+    assert len(grants) == 1
+    granted = set(as_list(grants[0]["Action"]))
+    assert granted == used
+    assert grants[0]["Resource"] == [
+        {"Fn::GetAtt": ["RunsTable", "Arn"]},
+        {"Fn::Sub": "${RunsTable.Arn}/index/*"},
+    ]
+    every_dynamodb_action = {
+        action
+        for statement in statements(resources)
+        for action in as_list(statement["Action"])
+        if action.startswith("dynamodb:")
+    }
+    assert every_dynamodb_action == used
+
+
+def test_functions_use_the_explicit_runs_table_policy(resources: dict[str, Any]) -> None:
     for logical_id in HANDLERS:
-        assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "RunsTable"}}} in props(
-            resources, logical_id
-        )["Policies"]
+        policies = props(resources, logical_id)["Policies"]
+        assert {"Ref": "RunsTableAccessPolicy"} in policies
+        assert not any(isinstance(p, dict) and "DynamoDBCrudPolicy" in p for p in policies)
+    assert "DynamoDBCrudPolicy" not in TEMPLATE.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """A tiny CloudFormation evaluator: Ref to a parameter, Sub of parameters, Split, Select,
+    Join. Raises KeyError on anything else (the caller skips those)."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return [_evaluate(item, parameters) for item in node]
+    (function, argument), *_ = node.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Sub" and isinstance(argument, str):
+        import re
+
+        return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: parameters[m.group(1)], argument)
+    if function == "Fn::Split":
+        return str(_evaluate(argument[1], parameters)).split(argument[0])
+    if function == "Fn::Join":
+        return argument[0].join(_evaluate(argument[1], parameters))
+    if function == "Fn::Select":
+        items = _evaluate(argument[1], parameters)
+        index = int(argument[0])
+        assert 0 <= index < len(items), f"Select {index} of {items!r}"
+        return items[index]
+    raise KeyError(function)
+
+
+@pytest.mark.parametrize(
+    "log_s3_url", ["", "s3://run-logs", "s3://run-logs/", "s3://run-logs/batchcron/dev"]
+)
+def test_every_select_over_a_parameter_is_in_range(
+    template: dict[str, Any], log_s3_url: str
+) -> None:
+    # CloudFormation may evaluate both branches of an If, so a Select must be in range for
+    # every value the parameter allows, the empty default included.
+    parameters = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    parameters["LogS3Url"] = log_s3_url
+    selects = [n for n in walk(template["Resources"]) if isinstance(n, dict) and "Fn::Select" in n]
+    evaluated = []
+    for node in selects:
+        try:
+            evaluated.append(_evaluate(node, parameters))
+        except KeyError:
+            continue  # depends on a resource attribute, known only at deploy time
+    assert evaluated, "the LogS3Url bucket expression was not found"
+
+
+def test_log_bucket_is_the_bucket_of_the_url(resources: dict[str, Any]) -> None:
+    role = props(resources, "JobRole")
+    policy = next(
+        branch
+        for p in role["Policies"]
+        for branch in if_branches(p)
+        if isinstance(branch, dict) and branch.get("PolicyName") == "run-logs-put"
+    )
+    bucket = policy["PolicyDocument"]["Statement"][0]["Resource"]["Fn::Sub"][1]["LogBucket"]
+    assert _evaluate(bucket, {"LogS3Url": "s3://run-logs/batchcron/dev"}) == "run-logs"
+    assert _evaluate(bucket, {"LogS3Url": "s3://run-logs"}) == "run-logs"
+
+
+def test_cpu_architecture_is_what_the_image_is_built_for(template: dict[str, Any]) -> None:
+    # The Dockerfile downloads x86_64 binaries and `make image` builds linux/amd64.
+    assert template["Parameters"]["CpuArchitecture"]["AllowedValues"] == ["X86_64"]
+    dockerfile = (ROOT / "batch_image" / "Dockerfile").read_text(encoding="utf-8")
+    assert "aarch64" not in dockerfile and "arm64" not in dockerfile
 
 
 # ---------------------------------------------------------------- outputs and samconfig
@@ -522,4 +690,58 @@ def test_samconfig_environment(
     overrides = _overrides(samconfig, environment)
     assert overrides["SchedulesEnabled"] == schedules
     assert set(overrides) <= set(template["Parameters"])
-    assert {"ImageUri", "Subnets", "SecurityGroupIds"} <= set(overrides)
+    assert {"Subnets", "SecurityGroupIds"} <= set(overrides)
+    # The image comes from `make push-image` after the first deploy, never a :latest here.
+    assert "ImageUri" not in overrides
+
+
+def _rule_allows(template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """Does ImageBeforeSchedules let a deploy with these parameters through?"""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = (value(item) for item in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not value(node["Fn::Not"][0])
+        return node
+
+    rule = template["Rules"]["ImageBeforeSchedules"]
+    if not value(rule["RuleCondition"]):
+        return True
+    return all(value(assertion["Assert"]) for assertion in rule["Assertions"])
+
+
+@pytest.mark.parametrize(
+    ("schedules", "image", "allowed"),
+    [
+        ("true", None, False),  # a scheduled stack's first deploy: refused
+        ("false", None, True),  # ...deployed with schedules off instead
+        ("true", "123456789012.dkr.ecr.eu-west-2.amazonaws.com/repo:0123456789ab", True),
+        ("false", "123456789012.dkr.ecr.eu-west-2.amazonaws.com/repo:0123456789ab", True),
+    ],
+)
+def test_schedules_wait_for_a_pushed_image(
+    template: dict[str, Any], schedules: str, image: str | None, allowed: bool
+) -> None:
+    parameters = {"SchedulesEnabled": schedules, **({"ImageUri": image} if image else {})}
+    assert template["Parameters"]["ImageUri"]["Default"] == "unpushed"
+    assert _rule_allows(template, parameters) is allowed
+    assert (
+        "make push-image"
+        in template["Rules"]["ImageBeforeSchedules"]["Assertions"][0]["AssertDescription"]
+    )
+
+
+def test_tracing_active_has_the_xray_sdk_in_the_lambda_package(template: dict[str, Any]) -> None:
+    # Tracing=Active turns the Powertools tracer on; the python3.12 runtime has no X-Ray SDK.
+    assert "Active" in template["Parameters"]["Tracing"]["AllowedValues"]
+    requirements = (ROOT / "functions" / "requirements.txt").read_text(encoding="utf-8")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "aws-lambda-powertools[tracer]" in requirements
+    assert any(
+        dep.startswith("aws-lambda-powertools[tracer]")
+        for dep in pyproject["project"]["dependencies"]
+    )

@@ -175,6 +175,8 @@ def _from_stack(options: TargetOptions) -> Target:
         variable = PARAMETERS.get(parameter.get("ParameterKey", ""))
         if variable and parameter.get("ParameterValue"):
             environment[variable] = parameter["ParameterValue"]
+    # Runs the CLI submits carry the stack's tag too, so the stack's functions may terminate them.
+    environment["STACK_NAME"] = str(stack.get("StackName") or name)
     webhook = outputs.get("WebhookUrl")
     return Target(
         kind="stack",

@@ -6,6 +6,7 @@ secret, the signature, the body or the event.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ def github() -> Response[dict[str, Any]]:
             headers.get("x-github-delivery"), "X-GitHub-Delivery", required=False
         ),
         hook_id=header_id(headers.get("x-github-hook-id"), "X-GitHub-Hook-ID", required=False),
+        body_sha256=hashlib.sha256(body).hexdigest(),
     )
     logger.append_keys(
         github_event=delivery.event, delivery=delivery.delivery_id, hook_id=delivery.hook_id
