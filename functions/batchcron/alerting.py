@@ -168,6 +168,8 @@ def trigger_text(run: Run) -> str:
         shown = f"<{run.compare_url}|{sha}>" if run.compare_url else f"`{sha}`"
         by = f" by {_escape(run.pusher)}" if run.pusher else ""
         return f"push {shown}{by}"
+    if run.trigger == "upstream":
+        return "after " + (", ".join(f"`{run_id}`" for run_id in run.upstream_runs) or "upstream")
     return "manual"
 
 
@@ -223,6 +225,8 @@ def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, 
     sentence = why(run, alert)
     if sentence:
         detail.append(sentence)
+    if alert.blocks:
+        detail.append(f"blocks: {', '.join(alert.blocks)} (waiting for this job to succeed)")
     if detail:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(detail)[:MAX_TEXT]}}

@@ -97,6 +97,7 @@ class Dispatcher:
         if replay_from is None and only_job is None:
             # The first tick ever starts from now: it only sets the watermark.
             self.store.advance_watermark(scheduled_time)
+        self._check_upstream_cycles(result)
 
         failed = [o for o in result.outcomes if o.action == "failed"]
         logger.info("tick done", extra={"tick": result.summary()})
@@ -201,6 +202,19 @@ class Dispatcher:
                 recorded=len(recorded),
             )
         return keep
+
+    # --- after: jobs -------------------------------------------------------------------------
+    def _check_upstream_cycles(self, result: TickResult) -> None:
+        """Start `after:` jobs whose cycle is complete but not started (a lost state event, a
+        crash, a resumed job). O(jobs with after): one batched state read. Its failure is logged
+        and never stops the rest of the tick."""
+        try:
+            from batchcron.cycles import Cycles
+
+            cycles = Cycles(self.catalogue, self.store, lambda: self.submitter, clock=self.clock)
+            result.outcomes.extend(cycles.recheck())
+        except Exception:
+            logger.exception("upstream cycles not checked this tick")
 
     # --- outbox -----------------------------------------------------------------------------
     def _work_outbox(self, result: TickResult) -> None:
