@@ -176,7 +176,8 @@ def test_duration_replays_the_last_day_and_prints_a_summary(
     assert "batchcron local" in text and "secret: local-webhook-secret" in text
     assert "push digital-land/" in text  # the banner's sample push command
     assert "summary" in text
-    # Daily jobs ran once each for the last day's slot.
-    assert text.count("tiles-builder-") >= 1 and "SUCCEEDED" in text
+    # Daily jobs ran once each for the last day's slot (the builders after them may not have
+    # had the time to start within 5 s).
+    assert text.count("conservation-area-") >= 1 and "SUCCEEDED" in text
     assert "Traceback" not in text
     assert port_is_free(local.port) and port_is_free(local.aws_port)
