@@ -10,11 +10,12 @@ from bench.common import MotoServer, Row
 
 
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
+    from tests.fault_injection import dependencies
     from tests.fault_injection.campaigns import CAMPAIGNS
 
     rows: list[Row] = []
     tallies: list[dict[str, Any]] = []
-    for name, campaign in CAMPAIGNS.items():
+    for name, campaign in {**CAMPAIGNS, **dependencies.CAMPAIGNS}.items():
         started = time.monotonic()
         tally = campaign()
         seconds = time.monotonic() - started
