@@ -212,3 +212,25 @@ jobs:
     assert blocked_by_failure(catalogue, "aa") == ["cc"]
     assert blocked_by_failure(catalogue, "cc") == []
     assert upstream_names(with_after(catalogue)) == ["cc", "aa", "bb", "dd"]
+
+
+def test_alert_names_the_blocked_jobs_and_upstream_runs_say_what_started_them() -> None:
+    from batchcron.alerting import Where, message, texts, trigger_text
+    from batchcron.models import Alert, Run, Status
+
+    failed = Run(
+        job="conservation-area",
+        run_id="conservation-area-20261129T010000",
+        trigger="schedule",
+        status=Status.FAILED,
+        created_at="2026-11-29T01:00:00.000Z",
+    )
+    alert = Alert(kind="failed", failures=1, blocks=["entity-builder", "digital-land-builder"])
+    text = texts(message(failed, alert, None, Where("eu-west-2")))
+    assert "blocks: entity-builder, digital-land-builder" in text
+    assert "blocks:" not in texts(message(failed, Alert(kind="failed"), None, Where("eu-west-2")))
+
+    built = failed.model_copy(
+        update={"job": "entity-builder", "trigger": "upstream", "upstream_runs": ["a-1", "b-2"]}
+    )
+    assert trigger_text(built) == "after `a-1`, `b-2`"
