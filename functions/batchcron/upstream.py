@@ -41,10 +41,10 @@ class Wait:
     since: datetime
 
     def describe(self) -> str:
-        """`conservation-area: FAILED 01:42`, `parish: no run since 01:00`."""
+        """`conservation-area: FAILED 01:42`, `parish: no run since 2026-11-28 02:00` (UTC)."""
         latest = self.latest
         if latest is None or latest.finished_at <= self.since:
-            return f"{self.job}: no run since {self.since:%H:%M}"
+            return f"{self.job}: no run since {self.since:%Y-%m-%d %H:%M}"
         return f"{self.job}: {Status(latest.status).value} {latest.finished_at:%H:%M}"
 
 

@@ -157,7 +157,7 @@ def test_waiting_says_what_each_upstream_is_waiting_for() -> None:
     )
     assert [wait.describe() for wait in cycle.waiting] == [
         "conservation-area: FAILED 01:42",
-        "parish: no run since 02:00",
+        "parish: no run since 2026-11-28 02:00",
     ]
 
 
