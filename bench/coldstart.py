@@ -46,7 +46,8 @@ def _prepare(handler: str, moto: MotoServer, slack_url: str) -> dict[str, str]:
         from batchcron.store import RunStore
 
         with pointed_at(moto.endpoint, env):
-            RunStore(env["RUNS_TABLE"]).advance_watermark(datetime(2026, 11, 28, 23, 59, tzinfo=UTC))
+            before = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
+            RunStore(env["RUNS_TABLE"]).advance_watermark(before)
     return env
 
 
