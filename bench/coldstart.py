@@ -40,12 +40,14 @@ def _prepare(handler: str, moto: MotoServer, slack_url: str) -> dict[str, str]:
     """A fresh stack for one cold start; the function's environment."""
     env = provision_stack(moto, slack_url=slack_url)
     if handler == "dispatch":
-        # The sample tick is 04:00 UTC: with the watermark a minute before, the default
-        # catalogue's two builders are due, so the first invocation submits real runs.
+        # The sample tick is Sunday 2026-11-29 00:00 UTC: with the watermark a minute before,
+        # the default catalogue's daily local-authority-district and weekly green-belt are due,
+        # so the first invocation submits real runs.
         from batchcron.store import RunStore
 
         with pointed_at(moto.endpoint, env):
-            RunStore(env["RUNS_TABLE"]).advance_watermark(datetime(2026, 11, 28, 3, 59, tzinfo=UTC))
+            before = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
+            RunStore(env["RUNS_TABLE"]).advance_watermark(before)
     return env
 
 

@@ -177,6 +177,8 @@ def trigger_text(run: Run) -> str:
         shown = _link(run.compare_url, sha, 1000) if run.compare_url else f"`{sha}`"
         by = f" by {_fit(_escape(run.pusher), 200)}" if run.pusher else ""
         return f"push {shown}{by}"
+    if run.trigger == "upstream":
+        return "after " + (", ".join(f"`{run_id}`" for run_id in run.upstream_runs) or "upstream")
     return "manual"
 
 
@@ -237,6 +239,8 @@ def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, 
         detail.append(f"*Status reason*\n```{_fit(_escape(run.reason), room)}```")
     if sentence:
         detail.append(sentence)
+    if alert.blocks:
+        detail.append(f"blocks: {', '.join(alert.blocks)} (waiting for this job to succeed)")
     if detail:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": _fit("\n".join(detail))}}

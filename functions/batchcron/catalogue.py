@@ -38,6 +38,7 @@ RESERVED_ENV = frozenset(
         "BATCHCRON_JOB",
         "BATCHCRON_RUN_ID",
         "GITHUB_TOKEN",
+        "BATCHCRON_UPSTREAM_RUNS",
     }
 )
 BUILTIN_SCRIPTS = {"pipeline": "pipeline_run.sh", "builder": "builder_run.sh"}
@@ -87,6 +88,23 @@ class Notify(_Strict):
     slack_webhook_secret: str | None = None
 
 
+class After(_Strict):
+    """Start the job once every upstream job has finished a run (see docs/scheduling.md)."""
+
+    jobs: tuple[str, ...]
+    when: Literal["succeeded", "finished"] = "succeeded"
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one upstream job")
+        duplicates = sorted({name for name in value if value.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once")
+        return value
+
+
 class Job(_Strict):
     """One catalogued Batch job."""
 
@@ -107,6 +125,7 @@ class Job(_Strict):
     starting_deadline_minutes: int = Field(default=60, ge=1)
     enabled: bool = True
     on_push: OnPush | None = None
+    after: After | None = None
     notify: Notify = Field(default_factory=Notify)
 
     @field_validator("name")
@@ -369,9 +388,70 @@ def parse_catalogue(text: str, source: str = "jobs.yaml") -> Catalogue:
             jobs[name] = Job.model_validate({"name": name, **merged})
         except ValidationError as exc:
             problems.extend(_problems(name, exc, lines, raw))
+    problems.extend(check_after(jobs, lines))
     if problems:
         raise CatalogueError(source, problems)
     return Catalogue(jobs=jobs, source=source)
+
+
+def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list[Problem]:
+    """Cross-job checks of `after`: upstreams exist, no job waits for itself, no cycles."""
+    problems: list[Problem] = []
+    edges: dict[str, list[str]] = {}
+    for name, job in jobs.items():
+        if job.after is None:
+            continue
+        line = lines.get(("jobs", name, "after", "jobs")) or lines.get(("jobs", name, "after"))
+        for upstream in job.after.jobs:
+            if upstream == name:
+                problems.append(Problem(name, "after.jobs", "a job cannot run after itself", line))
+            elif upstream not in jobs:
+                hint = UnknownJobError(upstream, list(jobs))
+                problems.append(Problem(name, "after.jobs", str(hint), line))
+            else:
+                edges.setdefault(name, []).append(upstream)
+    reported: set[frozenset[str]] = set()
+    for cycle in _cycles(edges):
+        if frozenset(cycle) in reported:
+            continue
+        reported.add(frozenset(cycle))
+        first = min(cycle)
+        at = cycle.index(first)
+        ordered = cycle[at:] + cycle[:at]
+        path = " -> ".join([*ordered, first])
+        line = lines.get(("jobs", first, "after", "jobs")) or lines.get(("jobs", first, "after"))
+        problems.append(
+            Problem(
+                first, "after.jobs", f"dependency cycle: {path} (each runs after the next)", line
+            )
+        )
+    return problems
+
+
+def _cycles(edges: dict[str, list[str]]) -> list[list[str]]:
+    """Cycles in a `job -> upstreams` graph (one per back edge of a depth-first walk; iterative,
+    so a long chain cannot exhaust the stack)."""
+    found: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in sorted(edges):
+        if root in state:
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [list(edges.get(root, []))]
+        state[root] = 1
+        while todo:
+            if not todo[-1]:
+                state[path.pop()] = 2
+                todo.pop()
+                continue
+            upstream = todo[-1].pop(0)
+            if state.get(upstream) == 1:
+                found.append(path[path.index(upstream) :])
+            elif upstream not in state:
+                state[upstream] = 1
+                path.append(upstream)
+                todo.append(list(edges.get(upstream, [])))
+    return found
 
 
 def _merge(defaults: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:

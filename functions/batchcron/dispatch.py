@@ -152,6 +152,7 @@ class Dispatcher:
             # failure could not be recorded keeps it back, so the next tick sees the slot again.
             self.store.advance_watermark(min(scheduled_time, now))
 
+        self._check_upstream_cycles(result)
         self._work_outbox(result, budget)
 
         failed = [o for o in result.outcomes if o.action == "failed"]
@@ -303,6 +304,19 @@ class Dispatcher:
                 recorded=len(recorded),
             )
         return keep
+
+    # --- after: jobs -------------------------------------------------------------------------
+    def _check_upstream_cycles(self, result: TickResult) -> None:
+        """Start `after:` jobs whose cycle is complete but not started (a lost state event, a
+        crash, a resumed job). O(jobs with after): one batched state read. Its failure is logged
+        and never stops the rest of the tick."""
+        try:
+            from batchcron.cycles import Cycles
+
+            cycles = Cycles(self.catalogue, self.store, lambda: self.submitter, clock=self.clock)
+            result.outcomes.extend(cycles.recheck())
+        except Exception:
+            logger.exception("upstream cycles not checked this tick")
 
     # --- outbox -----------------------------------------------------------------------------
     def _work_outbox(self, result: TickResult, budget: _Budget) -> None:

@@ -25,7 +25,7 @@ from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_
 TAG_JOB = "batchcron:job"
 TAG_TRIGGER = "batchcron:trigger"
 TAG_RUN_ID = "batchcron:run-id"
-TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual"})
+TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual", "upstream"})
 MAX_ATTEMPTS_KEPT = 10  # Batch allows 10 attempts; a forged event may list more
 MAX_REPOSITORY = 150  # owner (39) / name (100) at most on GitHub
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Trigger = Literal["schedule", "push", "manual"]
+Trigger = Literal["schedule", "push", "manual", "upstream"]
 
 
 class Status(StrEnum):
@@ -111,6 +111,7 @@ class Alert(BaseModel):
     attempts: int = 0  # deliveries Slack did not take
     next_attempt_at: str | None = None  # not before this (Retry-After, backoff)
     error: str | None = None  # the last refusal
+    blocks: list[str] = Field(default_factory=list)  # jobs waiting for this one to succeed
 
 
 class Run(BaseModel):
@@ -144,6 +145,7 @@ class Run(BaseModel):
     claimed_at: str | None = None
     alert: Alert | None = None
     foreign: bool = False  # submitted outside batchcron (recorded from its events)
+    upstream_runs: list[str] = Field(default_factory=list)  # trigger upstream: what completed it
 
     @property
     def finished(self) -> bool:
@@ -177,6 +179,13 @@ class JobState(BaseModel):
     last_finished_at: str | None = None
     last_success_at: str | None = None
     last_failure_at: str | None = None
+    last_counted_run_id: str | None = None  # the run whose outcome was counted last
+    # `after:` jobs: the open cycle began at `upstream_since` (the previous upstream run's
+    # start); `upstream_start` names a run whose cycle is claimed but not yet submitted.
+    upstream_since: str | None = None
+    upstream_run_id: str | None = None
+    upstream_start: str | None = None
+    upstream_runs: list[str] = Field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

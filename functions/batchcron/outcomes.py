@@ -47,6 +47,7 @@ class Recorded:
     alert: str | None = None
     alert_sent: bool = False
     started_pending: str | None = None
+    started_downstream: list[str] | None = None
 
     def summary(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -62,6 +63,8 @@ class Recorded:
             found["alert_sent"] = self.alert_sent
         if self.started_pending:
             found["started_pending"] = self.started_pending
+        if self.started_downstream:
+            found["started_downstream"] = self.started_downstream
         return found
 
 
@@ -153,6 +156,7 @@ class Recorder:
         if settlement.counted:
             count("RunsFailed" if failed else "RunsSucceeded")
         result.started_pending = self._start_pending(run.job, job, settlement)
+        result.started_downstream = self._start_downstream(run.job)
         if run.alert is not None and run.alert.state == "pending":
             result.alert = run.alert.kind
             result.alert_sent = self.notifier.deliver(run, job)  # SlackError: stays pending
@@ -167,13 +171,20 @@ class Recorder:
             return None  # counted, then overtaken by a later run's outcome
         notify = job.notify if job is not None else Notify()
         stuck = run.status == Status.FAILED and _stuck(run)
-        return outcome_alert(
+        alert = outcome_alert(
             run.status,
             notify,
             settlement.failures_before,
             stuck=stuck,
             created_at=iso(self.clock()),
         )
+        if alert is not None and run.status == Status.FAILED:
+            from batchcron.upstream import blocked_by_failure
+
+            blocks = blocked_by_failure(self.catalogue, run.job)
+            if blocks:
+                alert = alert.model_copy(update={"blocks": blocks})
+        return alert
 
     def _start_pending(self, name: str, job: Job | None, settlement: Settlement) -> str | None:
         """With `concurrency: queue`, submit the run waiting behind the one that just ended."""
@@ -192,6 +203,22 @@ class Recorder:
         outcome = self._submitter().start(job, pending, state)
         logger.info("queued run started", job=name, run_id=pending.run_id, action=outcome.action)
         return pending.run_id
+
+    def _start_downstream(self, name: str) -> list[str] | None:
+        """Start the `after:` jobs whose cycle this outcome completed (also on a redelivered
+        event: a crash after counting must not lose the cycle). A failure here is logged and
+        left to the dispatcher's tick; it never stops the event being recorded or alerted."""
+        if self._submitter is None or not self.catalogue.jobs.get(name):
+            return None
+        from batchcron.cycles import Cycles
+
+        try:
+            outcomes = Cycles(self.catalogue, self.store, self._submitter, clock=self.clock)
+            started = outcomes.after_outcome(name)
+        except Exception:
+            logger.exception("downstream jobs not checked; the next tick will", job=name)
+            return None
+        return [outcome.run_id for outcome in started] or None
 
 
 def _stuck(run: Run) -> bool:

@@ -66,6 +66,7 @@ class Request:
     pusher: str | None = None
     compare_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    upstream_runs: list[str] = field(default_factory=list)  # trigger upstream
 
 
 def run_name(job: str, moment: datetime, *, precise: bool) -> str:
@@ -181,6 +182,7 @@ class Submitter:
             pusher=request.pusher,
             compare_url=request.compare_url,
             max_attempts=job.attempts,
+            upstream_runs=list(request.upstream_runs),
         )
 
     def _claimed_before(self, job: Job, run_id: str, now: datetime) -> Outcome:
@@ -480,6 +482,8 @@ class Submitter:
             environment["BATCH_FILE_SHA256"] = job.script_sha256
         if run.git_ref:
             environment["GIT_REF"] = run.git_ref
+        if run.upstream_runs:
+            environment["BATCHCRON_UPSTREAM_RUNS"] = ",".join(run.upstream_runs)
         return JobSpec(
             name=run.run_id,
             queue=job.job_queue or self.settings.job_queue,

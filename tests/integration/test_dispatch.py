@@ -112,11 +112,11 @@ def test_sample_tick_event_runs_through_the_handler(aws_env: Any, lambda_context
     event = load_event("dispatch_tick.json")
     first = handler(event, lambda_context)  # the first tick ever only sets the watermark
     assert first["window_start"] is None
-    later = dict(event, scheduled_time="2026-11-28T04:00:30Z", replay_from="2026-11-28T03:59:00Z")
+    later = dict(event, scheduled_time="2026-11-28T01:00:30Z", replay_from="2026-11-28T00:59:00Z")
     result = handler(later, lambda_context)
-    assert result["submitted"] == 2  # entity-builder and digital-land-builder at 04:00
-    runs = RunStore(settings().runs_table).runs_for_job("entity-builder")
-    assert [r.run_id for r in runs] == ["entity-builder-20261128T040000"]
+    assert result["submitted"] == 1  # conservation-area at 01:00
+    runs = RunStore(settings().runs_table).runs_for_job("conservation-area")
+    assert [r.run_id for r in runs] == ["conservation-area-20261128T010000"]
 
 
 @pytest.mark.parametrize(

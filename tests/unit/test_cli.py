@@ -84,7 +84,7 @@ def test_jobs_without_any_target_still_lists_the_catalogue(
 ) -> None:
     code, out, err = run_cli(capsys, "jobs")
     assert code == 0
-    assert "tiles-builder" in out and "At 07:00" in out
+    assert "conservation-area" in out and "At 01:00" in out
     assert "paused: unknown" in err
 
 

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import click
 
 from batchcron.cli.commands import UsageError, cli
+from batchcron.cli.graph import graph
+
+cli.add_command(graph)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,10 +84,12 @@ def json_option(command: F) -> F:
 def jobs(target: TargetOptions, as_json: bool) -> int:
     """The catalogue: schedules in words, next run, push triggers, paused."""
     from batchcron.catalogue import load_catalogue
+    from batchcron.cli.graph import after_info, after_text
     from batchcron.schedule import next_slot, zone
 
     catalogue = load_catalogue()
     paused: dict[str, bool] | None = None
+    states: dict[str, Any] | None = None
     try:
         connect(target)
         from batchcron.wiring import store
@@ -106,7 +108,9 @@ def jobs(target: TargetOptions, as_json: bool) -> int:
                 "repository": job.repository,
                 "script": job.script,
                 "schedule": job.schedule,
-                "schedule_text": describe_schedule(job.schedule),
+                "schedule_text": describe_schedule(job.schedule)
+                if job.schedule or not job.after
+                else "after upstream jobs",
                 "timezone": job.timezone,
                 "next_run": upcoming.isoformat() if upcoming and job.enabled else None,
                 "next_run_local": upcoming.astimezone(zone(job.timezone)).strftime(
@@ -117,13 +121,22 @@ def jobs(target: TargetOptions, as_json: bool) -> int:
                 "on_push": list(job.on_push.branches) if job.on_push else None,
                 "enabled": job.enabled,
                 "paused": paused.get(job.name) if paused is not None else None,
+                "after": after_info(job, states, now),
             }
         )
     if as_json:
         output.print_json(rows)
         return 0
     grid = output.table(
-        "JOB", "REPOSITORY", "SCRIPT", "SCHEDULE", "TIME ZONE", "NEXT RUN", "ON PUSH", "PAUSED"
+        "JOB",
+        "REPOSITORY",
+        "SCRIPT",
+        "SCHEDULE",
+        "TIME ZONE",
+        "NEXT RUN",
+        "ON PUSH",
+        "AFTER",
+        "PAUSED",
     )
     for row in rows:
         schedule = f"{row['schedule_text']} ({row['schedule']})" if row["schedule"] else "-"
@@ -137,6 +150,7 @@ def jobs(target: TargetOptions, as_json: bool) -> int:
             row["timezone"],
             row["next_run_local"] or "-",
             ", ".join(row["on_push"]) if row["on_push"] else "-",
+            Text(after_text(row["after"], row["paused"])),
             "?" if row["paused"] is None else ("[yellow]yes[/]" if row["paused"] else "no"),
         )
     output.out().print(grid)

@@ -1,0 +1,110 @@
+"""Job dependencies (`after:`) for people: what each job waits for (`batchcron jobs`) and the
+dependency graph as text (`batchcron graph`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import click
+
+from batchcron.catalogue import Catalogue, Job
+from batchcron.models import JobState
+
+
+def after_info(
+    job: Job, states: Mapping[str, JobState] | None, now: datetime
+) -> dict[str, Any] | None:
+    """A job's upstreams and, when the run store could be read, what its open cycle waits for
+    (`["conservation-area: FAILED 01:42"]`; empty when the cycle is complete)."""
+    if job.after is None:
+        return None
+    info: dict[str, Any] = {"jobs": list(job.after.jobs), "when": job.after.when}
+    if states is None:
+        return info
+    from batchcron.upstream import decide_from_states
+
+    cycle = decide_from_states(job, states, now)
+    own = states.get(job.name)
+    info["cycle_since"] = cycle.since.isoformat()
+    info["waiting"] = [wait.describe() for wait in cycle.waiting]
+    info["last_upstream_run"] = own.upstream_run_id if own else None
+    return info
+
+
+def after_text(info: Mapping[str, Any] | None, paused: bool | None = None) -> str:
+    """The AFTER cell of `batchcron jobs`."""
+    if info is None:
+        return "-"
+    when = "" if info["when"] == "succeeded" else f" ({info['when']})"
+    lines = [", ".join(info["jobs"]) + when]
+    waiting = info.get("waiting")
+    if waiting is None:
+        return lines[0]
+    lines += [f"waiting for {item}" for item in waiting]
+    if not waiting:
+        lines.append("paused: starts on resume" if paused else "complete: starting")
+    return "\n".join(lines)
+
+
+def render(catalogue: Catalogue) -> str:
+    """The dependency graph as an indented tree, from the jobs nothing is after to the last
+    downstream job. A job after several upstreams appears under each; its subtree is drawn once."""
+    children: dict[str, list[Job]] = {}
+    for job in catalogue.jobs.values():
+        for upstream in job.after.jobs if job.after else ():
+            children.setdefault(upstream, []).append(job)
+    if not children:
+        return "no job runs after another (add `after:` to a job in the catalogue)"
+    roots = [name for name in catalogue.jobs if name in children and not _after(catalogue, name)]
+    lines: list[str] = []
+    drawn: set[str] = set()
+
+    def label(job: Job) -> str:
+        assert job.after is not None
+        parts = [job.name]
+        if len(job.after.jobs) > 1:
+            parts.append(f"(after {', '.join(job.after.jobs)})")
+        if job.after.when == "finished":
+            parts.append("[when finished]")
+        if job.schedule:
+            parts.append(f"[also schedule {job.schedule}]")
+        if not job.enabled:
+            parts.append("[disabled]")
+        return " ".join(parts)
+
+    def draw(name: str, prefix: str) -> None:
+        below = children.get(name, [])
+        for i, job in enumerate(below):
+            last = i == len(below) - 1
+            seen = job.name in drawn and job.name in children
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{label(job)}{' …' if seen else ''}")
+            if not seen:
+                drawn.add(job.name)
+                draw(job.name, prefix + ("    " if last else "│   "))
+
+    for root in roots:
+        lines.append(root)
+        draw(root, "")
+    alone = [
+        name for name in catalogue.jobs if name not in children and not _after(catalogue, name)
+    ]
+    if alone:
+        lines.append("")
+        lines.append(f"without dependencies: {', '.join(alone)}")
+    return "\n".join(lines)
+
+
+def _after(catalogue: Catalogue, name: str) -> bool:
+    return catalogue.jobs[name].after is not None
+
+
+@click.command()
+def graph() -> int:
+    """The job dependency graph (`after:`) as text: each job under the jobs it runs after."""
+    from batchcron.catalogue import load_catalogue
+    from batchcron.cli import output
+
+    output.out().print(render(load_catalogue()), markup=False, highlight=False, soft_wrap=True)
+    return 0
