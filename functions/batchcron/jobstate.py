@@ -37,8 +37,13 @@ STATUS_RANK: dict[Status, int] = {
     Status.RUNNING: 5,
     Status.SUCCEEDED: 9,
     Status.FAILED: 9,
+    Status.CANCELLED: 9,
 }
-BATCH_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+BATCH_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+# The TerminateJob reason `batchcron cancel` gives ("batchcron: cancelled by <user>"): Batch
+# reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
+CANCEL_REASON = "batchcron: cancelled"
 
 # The statusReason AWS Batch documents for a job cancelled by the queue's
 # jobStateTimeLimitActions: "Canceled by JobStateTimeLimit action due to reason: <reason>".
@@ -295,6 +300,11 @@ def stuck_reason(status: Status | str, reason: str | None) -> str | None:
     return reason[match.end() :].strip() or "unknown"
 
 
+def cancelled(reason: str | None) -> bool:
+    """The statusReason of a job `batchcron cancel` terminated."""
+    return bool(reason) and str(reason).startswith(CANCEL_REASON)
+
+
 def explain_stuck(reason: str) -> str:
     return STUCK_REASONS.get(reason.upper(), "AWS Batch could not place it")
 
@@ -304,6 +314,8 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     detail = event.detail
     identity = identify(detail, catalogue)
     status = Status(detail.status)
+    if status == Status.FAILED and cancelled(detail.status_reason):
+        status = Status.CANCELLED
     attempts = [_attempt(attempt) for attempt in detail.attempts]
     container = detail.container
     last = attempts[-1] if attempts else None

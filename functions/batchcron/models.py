@@ -27,6 +27,7 @@ class Status(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # terminated by `batchcron cancel` (Batch says FAILED)
 
     @property
     def terminal(self) -> bool:
@@ -34,7 +35,14 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.MISSED, Status.SUPERSEDED}
+    {
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.SKIPPED,
+        Status.MISSED,
+        Status.SUPERSEDED,
+    }
 )
 
 

@@ -97,6 +97,7 @@ def cancel(target: TargetOptions, run_id: str) -> int:
     import contextlib
 
     from batchcron.batch import Batch
+    from batchcron.jobstate import CANCEL_REASON
     from batchcron.models import Status
     from batchcron.store import ConflictError
 
@@ -126,10 +127,10 @@ def cancel(target: TargetOptions, run_id: str) -> int:
     if run.status.terminal or not run.batch_job_id:
         console.print(f"{run.run_id} is {run.status.value}: nothing to cancel")
         return 1
-    Batch().terminate(run.batch_job_id, f"batchcron: cancelled by {_who()}")
+    Batch().terminate(run.batch_job_id, f"{CANCEL_REASON} by {_who()}")
     console.print(
         f"cancel requested for {run.run_id} (Batch job {run.batch_job_id}); "
-        "its FAILED state arrives shortly"
+        "its CANCELLED state arrives shortly"
     )
     return 0
 

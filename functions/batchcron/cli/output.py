@@ -20,6 +20,7 @@ from batchcron.models import Run, Status, parse_time
 STYLES = {
     Status.SUCCEEDED: "green",
     Status.FAILED: "bold red",
+    Status.CANCELLED: "yellow",
     Status.SUBMIT_FAILED: "bold red",
     Status.MISSED: "red",
     Status.SKIPPED: "yellow",
