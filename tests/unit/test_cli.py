@@ -19,7 +19,7 @@ from batchcron.models import Run, Status, iso
 @pytest.fixture(autouse=True)
 def _cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No running local mode is found; whatever a command does to os.environ is undone."""
-    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "no-local.json"))
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path / "no-local"))
     monkeypatch.delenv("BATCHCRON_STACK", raising=False)
     saved = dict(os.environ)
     output.reset()
@@ -160,6 +160,20 @@ def test_runs_newest_first_with_status_filter(
     assert "parish-20250102T000000" in out and "parish-20250101T000000" not in out
 
 
+def test_runs_of_a_job_removed_from_the_catalogue_stay_readable(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given history of a job that is no longer in the catalogue
+    record_run("retired-job", "retired-job-20250101T000000", Status.SUCCEEDED, datetime.now(UTC))
+    # When / Then
+    code, out, _ = run_cli(capsys, "runs", "retired-job", "--json")
+    assert code == 0
+    assert [run["run_id"] for run in json.loads(out)] == ["retired-job-20250101T000000"]
+    # A name never seen is still an unknown job, with suggestions.
+    code, _, err = run_cli(capsys, "runs", "parsh")
+    assert code == 1 and "unknown job 'parsh'" in err and "parish" in err
+
+
 def test_runs_rejects_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "runs", "--status", "DONE")
     assert code == 1
@@ -256,6 +270,32 @@ def test_cancel_terminates_the_runs_batch_job(
     assert "cancel requested" in out
     [after] = batch_jobs(aws_env)
     assert after["statusReason"].startswith("batchcron: cancelled by")
+
+
+def test_a_cancelled_run_shows_cancelled_and_status_stays_0(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], lambda_context: Any
+) -> None:
+    from batchcron.handlers.job_state import handler
+    from batchcron.wiring import store
+    from tests.batch_events import batch_event
+
+    run_cli(capsys, "submit", "parish")
+    [job] = batch_jobs(aws_env)
+    run_id = job["tags"]["batchcron:run-id"]
+    store().update_run("parish", run_id, {"status": Status.RUNNING})
+    code, out, _ = run_cli(capsys, "cancel", run_id)
+    assert code == 0 and "its CANCELLED state arrives shortly" in out
+    [after] = batch_jobs(aws_env)
+    # Batch's event for the terminated job: FAILED, with the terminate reason.
+    reason = after["statusReason"]
+    event = batch_event("FAILED", 1, run_id=run_id, job_id=job["jobId"], reason=reason)
+    handler(event, lambda_context)
+
+    code, out, _ = run_cli(capsys, "runs", "parish", "--json")
+    assert [run["status"] for run in json.loads(out)] == ["CANCELLED"]
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 0
+    assert "CANCELLED" in out and "no job is failing" in out
 
 
 def test_cancel_of_a_finished_run_says_so(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -426,7 +466,18 @@ def test_unreachable_endpoint(
 def test_endpoint_without_local_mode(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "runs", "--endpoint-url", "http://127.0.0.1:1")
     assert code == 1
-    assert "looks like batchcron local mode" in err
+    assert "cannot reach http://127.0.0.1:1" in err
+
+
+def test_several_local_modes_ask_for_endpoint_url(capsys: pytest.CaptureFixture[str]) -> None:
+    from batchcron.local.state import LocalState
+
+    for port in (5300, 5000):
+        LocalState(os.getpid(), f"http://127.0.0.1:{port}", "eu-west-2", "u", "s", {}).write()
+    code, _, err = run_cli(capsys, "runs")
+    assert code == 1
+    assert "2 local modes are running (http://127.0.0.1:5000, http://127.0.0.1:5300)" in err
+    assert "--endpoint-url" in err
 
 
 def test_a_running_local_mode_is_found_through_its_state_file(aws_env: Any) -> None:

@@ -66,15 +66,14 @@ def runs(
             raise UsageError(
                 f"unknown status {status_filter!r} (one of {', '.join(s.value for s in Status)})"
             ) from None
-    if job:
-        catalogue = load_catalogue()
-        if job not in catalogue.jobs:
-            catalogue.get(job)  # raises UnknownJobError with suggestions
     connect(target)
     from batchcron.wiring import store
 
     fetch = limit if wanted is None else min(limit * 20, 2000)
     found = store().runs_for_job(job, limit=fetch) if job else store().recent_runs(limit=fetch)
+    if job and not found:
+        # A job removed from the catalogue keeps its history; only a name never seen is wrong.
+        load_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
     if wanted is not None:
         found = [run for run in found if run.status == wanted]
     found = found[:limit]
