@@ -176,8 +176,8 @@ def test_runs_of_a_job_removed_from_the_catalogue_stay_readable(
 
 def test_runs_rejects_an_unknown_status(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "runs", "--status", "DONE")
-    assert code == 1
-    assert "unknown status 'DONE'" in err
+    assert code == 2  # a usage error, click's convention
+    assert "'--status': 'DONE' is not a status" in err
 
 
 def test_status_exits_1_when_a_jobs_latest_run_failed(
@@ -186,9 +186,9 @@ def test_status_exits_1_when_a_jobs_latest_run_failed(
     now = datetime.now(UTC)
     record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, now - timedelta(days=1))
     record_run("parish", "parish-20250102T000000", Status.FAILED, now, exit_code=2)
-    code, out, _ = run_cli(capsys, "status")
+    code, out, err = run_cli(capsys, "status")
     assert code == 1
-    assert "1 failing: parish" in out
+    assert "1 failing: parish" in err  # piped: stdout carries only rows
     _, out, _ = run_cli(capsys, "status", "--json")
     rows = {row["job"]: row for row in json.loads(out)}
     assert rows["parish"]["status"] == "FAILED" and rows["parish"]["exit_code"] == 2
@@ -199,9 +199,9 @@ def test_status_exits_0_when_nothing_failed(
     aws_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, datetime.now(UTC))
-    code, out, _ = run_cli(capsys, "status")
+    code, _out, err = run_cli(capsys, "status")
     assert code == 0
-    assert "no job is failing" in out
+    assert "no job is failing" in err
 
 
 # --- pause, resume, backfill, cancel -------------------------------------------------------------
@@ -250,8 +250,8 @@ def test_backfill_refuses_a_paused_job(aws_env: Any, capsys: pytest.CaptureFixtu
 
 def test_backfill_rejects_a_time_it_cannot_read(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "backfill", "parish", "--since", "yesterday")
-    assert code == 1
-    assert "--since 'yesterday'" in err
+    assert code == 2
+    assert "Invalid value for '--since': 'yesterday': expected an ISO time" in err
 
 
 def test_cancel_terminates_the_runs_batch_job(
@@ -293,9 +293,9 @@ def test_a_cancelled_run_shows_cancelled_and_status_stays_0(
 
     code, out, _ = run_cli(capsys, "runs", "parish", "--json")
     assert [run["status"] for run in json.loads(out)] == ["CANCELLED"]
-    code, out, _ = run_cli(capsys, "status")
+    code, out, err = run_cli(capsys, "status")
     assert code == 0
-    assert "CANCELLED" in out and "no job is failing" in out
+    assert "CANCELLED" in out and "no job is failing" in err
 
 
 def test_cancel_of_a_finished_run_says_so(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -353,7 +353,66 @@ def test_logs_of_a_run_without_a_stream_yet(
 def test_logs_of_an_unknown_run(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "logs", "parish-19990101T000000")
     assert code == 1
-    assert "no run 'parish-19990101T000000'" in err
+    assert "no run or job 'parish-19990101T000000'" in err
+
+
+def test_logs_job_prints_the_latest_runs_stream(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.joblogs import JobLogs
+
+    now = datetime.now(UTC)
+    stamp = int(now.timestamp() * 1000)
+    for day, text in ((1, "old run"), (2, "latest run")):
+        JobLogs(boto3.client("logs")).write(aws_env.log_group, f"s/{day}", [(stamp, text)])
+        record_run(
+            "parish",
+            f"parish-2025010{day}T000000",
+            Status.SUCCEEDED,
+            now - timedelta(days=3 - day),
+            log_stream=f"s/{day}",
+        )
+    code, out, _ = run_cli(capsys, "logs", "parish")
+    assert code == 0
+    assert "latest run" in out and "old run" not in out
+
+
+def test_logs_follow_waits_for_the_stream_until_the_run_ends(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchcron.cli import cmd_logs
+    from batchcron.joblogs import JobLogs
+    from batchcron.wiring import store
+
+    # Given a run just submitted: no log stream yet
+    record_run("parish", "parish-20250101T000000", Status.SUBMITTED, datetime.now(UTC))
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        stamp = int(datetime.now(UTC).timestamp() * 1000)
+        if len(naps) == 1:  # the container starts: Batch names the stream, not yet written
+            store().update_run(
+                "parish",
+                "parish-20250101T000000",
+                {"status": Status.RUNNING, "log_stream": "s/live"},
+            )
+        elif len(naps) == 2:  # lines arrive
+            JobLogs(boto3.client("logs")).write(aws_env.log_group, "s/live", [(stamp, "make")])
+        elif len(naps) == 3:  # the run ends with its last line
+            JobLogs(boto3.client("logs")).write(aws_env.log_group, "s/live", [(stamp, "done")])
+            store().update_run("parish", "parish-20250101T000000", {"status": Status.SUCCEEDED})
+        elif len(naps) > 5:
+            raise AssertionError("still following a finished run")
+
+    monkeypatch.setattr(cmd_logs.time, "sleep", sleep)
+    # When
+    code, out, err = run_cli(capsys, "logs", "-f", "parish-20250101T000000")
+    # Then
+    assert code == 0
+    assert "waiting for parish-20250101T000000's log stream" in err
+    assert out.index("make") < out.index("done")
+    assert "no logs" not in out
 
 
 # --- push ----------------------------------------------------------------------------------------
@@ -515,3 +574,180 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# --- reading runs: tables, output formats, watch, times ------------------------------------------
+
+
+def terminal(monkeypatch: pytest.MonkeyPatch, width: int) -> Any:
+    """Make stdout a terminal `width` columns wide; returns the buffer it writes to."""
+    import functools
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=width, color_system=None)
+    monkeypatch.setattr(output, "out", functools.cache(lambda: console))
+    return buffer
+
+
+LONG_REASON = "the previous run of this job is still active in AWS Batch " * 3
+
+
+def some_runs() -> None:
+    now = datetime.now(UTC)
+    record_run("parish", "parish-20250101T000000", Status.SUCCEEDED, now - timedelta(hours=3))
+    record_run(
+        "site-of-special-scientific-interest",
+        "site-of-special-scientific-interest-20250102T000000123",
+        Status.SKIPPED,
+        now - timedelta(hours=1),
+        reason=LONG_REASON,
+    )
+
+
+def test_piped_runs_are_one_plain_line_per_row_in_a_fixed_order(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    some_runs()
+    code, out, _ = run_cli(capsys, "runs")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split("\t") == [
+        "RUN", "JOB", "TRIGGER", "STATUS", "CREATED", "DURATION", "EXIT", "REASON"
+    ]  # fmt: skip
+    assert len(rows) == 2
+    assert all(len(row.split("\t")) == 8 and row == row.strip() for row in rows)
+    first = rows[0].split("\t")
+    assert first[0] == "site-of-special-scientific-interest-20250102T000000123"
+    assert first[3] == "SKIPPED" and first[7] == " ".join(LONG_REASON.split())
+    assert "\x1b" not in out  # no colour codes in a pipe
+
+
+def test_a_narrow_terminal_keeps_run_ids_whole_and_drops_low_priority_columns(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    some_runs()
+    buffer = terminal(monkeypatch, 80)
+    assert main(["runs"]) == 0
+    text = buffer.getvalue()
+    assert "site-of-special-scientific-interest-20250102T000000123" in text
+    assert "parish-20250101T000000" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "STATUS" in text and "REASON" not in text and "DURATION" not in text
+    # A wide terminal shows every column; free text is cut with an ellipsis, never an id.
+    buffer = terminal(monkeypatch, 200)
+    assert main(["runs"]) == 0
+    text = buffer.getvalue()
+    assert "REASON" in text and "JOB" in text and "…" in text
+
+
+def test_output_name_wide_and_json(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    some_runs()
+    _, out, _ = run_cli(capsys, "runs", "-o", "name")
+    assert out.splitlines() == [
+        "site-of-special-scientific-interest-20250102T000000123",
+        "parish-20250101T000000",
+    ]
+    _, out, _ = run_cli(capsys, "runs", "-o", "wide")
+    assert out.splitlines()[0].split("\t")[-2:] == ["BATCH JOB", "REF"]
+    _, as_json, _ = run_cli(capsys, "runs", "-o", "json")
+    _, alias, _ = run_cli(capsys, "runs", "--json")
+    assert json.loads(as_json) == json.loads(alias) and len(json.loads(alias)) == 2
+    code, _, err = run_cli(capsys, "runs", "-o", "yaml")
+    assert code == 2 and "'yaml' is not one of 'json', 'wide', 'name'" in err
+
+
+def test_watch_redraws_until_ctrl_c(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchcron.cli import app
+
+    some_runs()
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) % 2 == 0:  # every second nap: Ctrl-C
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(app.time, "sleep", sleep)
+    code, out, _ = run_cli(capsys, "runs", "--watch")
+    assert code == 0
+    assert out.count("parish-20250101T000000") == 2  # drawn twice, then Ctrl-C
+    code, out, _err = run_cli(capsys, "status", "-w")
+    assert code == 0 and out.count("parish-20250101T000000") >= 1
+
+
+def test_runs_since_keeps_the_window(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    some_runs()
+    _, out, _ = run_cli(capsys, "runs", "--since", "2h", "-o", "name")
+    assert out.splitlines() == ["site-of-special-scientific-interest-20250102T000000123"]
+    code, _, err = run_cli(capsys, "runs", "--since", "soon")
+    assert code == 2 and "Invalid value for '--since': 'soon'" in err
+
+
+def test_jobs_job_shows_one_job_resolved(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "jobs", "conservation-area")
+    assert code == 0
+    assert "At 01:00 (0 1 * * *, UTC)" in out
+    assert "timeout_minutes:" in out and "720" in out  # a default, applied
+    assert "concurrency:" in out and "forbid" in out
+    _, out, _ = run_cli(capsys, "jobs", "tiles-builder", "--json")
+    assert json.loads(out)["concurrency"] == "queue"
+    code, _, err = run_cli(capsys, "jobs", "tiles-buildr")
+    assert code == 1 and "tiles-builder" in err
+
+
+def test_show_run_prints_trigger_attempts_reason_and_alert(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.models import Alert, Attempt
+
+    record_run(
+        "parish",
+        "parish-20250101T000000",
+        Status.FAILED,
+        datetime(2025, 1, 1, tzinfo=UTC),
+        git_ref="abc123",
+        pusher="alice",
+        exit_code=2,
+        reason="Essential container in task exited",
+        attempts=[Attempt(exit_code=2, started_at="2025-01-01T00:01:00.000Z")],
+        max_attempts=2,
+        alert=Alert(kind="failed", state="sent", sent_at="2025-01-01T00:05:00.123Z"),
+        log_stream="batchcron/default/abc",
+    )
+    code, out, _ = run_cli(capsys, "show", "parish-20250101T000000")
+    assert code == 0
+    for expected in (
+        "Trigger:       schedule",
+        "Ref:           abc123",
+        "Pusher:        alice",
+        "Exit code:     2",
+        "Reason:        Essential container in task exited",
+        "Attempts:      1 of 2",
+        "Alert:         failed (sent, sent 2025-01-01 00:05:00Z)",
+        "Logs:          batchcron logs parish-20250101T000000",
+    ):
+        assert expected in out
+    code, _, err = run_cli(capsys, "show", "nope")
+    assert code == 1 and "no run 'nope'" in err
+
+
+def test_times_are_utc_to_the_second_or_local_with_its_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    assert output.when("2025-01-01T00:00:00.123456Z") == "2025-01-01 00:00:00Z"
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        output.use_local_time(True)
+        assert output.when("2025-01-01T00:00:00.123Z") == "2024-12-31 19:00:00 EST"
+    finally:
+        output.use_local_time(False)
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -4,6 +4,7 @@ errors, run lookup and time-window parsing."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -71,22 +72,88 @@ def json_option(command: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(command)
 
 
+def output_options(command: F) -> F:
+    """Add -o/--output (json, wide, name), --json (= -o json) and --local (times in this
+    terminal's zone; UTC by default); pass the choice on as `mode`."""
+
+    @click.option(
+        "-o",
+        "--output",
+        "output_format",
+        type=click.Choice(["json", "wide", "name"]),
+        help="json: records for scripts; wide: every column; name: identifiers only.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Same as -o json.")
+    @click.option("--local", "local_time", is_flag=True, help="Times in this terminal's zone.")
+    @wraps(command)
+    def wrapper(
+        *args: Any,
+        output_format: str | None,
+        as_json: bool,
+        local_time: bool,
+        **kwargs: Any,
+    ) -> Any:
+        from batchcron.cli import output
+
+        output.use_local_time(local_time)
+        mode = "json" if as_json else (output_format or "table")
+        return command(*args, mode=mode, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def watch_option(command: F) -> F:
+    return click.option("--watch", "-w", is_flag=True, help="Redraw every 2 s until Ctrl-C.")(
+        command
+    )
+
+
+WATCH_SECONDS = 2.0
+
+
+def watching(draw: Callable[[], int], watch: bool) -> int:
+    """Run `draw` once, or redraw it every WATCH_SECONDS until Ctrl-C (exit 0 then)."""
+    if not watch:
+        return draw()
+    from batchcron.cli import output
+
+    console = output.out()
+    try:
+        while True:
+            if console.is_terminal:
+                console.clear()
+            else:
+                console.print()
+            draw()
+            time.sleep(WATCH_SECONDS)
+    except KeyboardInterrupt:
+        return 0
+
+
 AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, now: datetime) -> datetime:
-    """ISO 8601 (naive = UTC) or an age like 90m / 24h / 7d before `now`."""
+def parse_since(text: str, now: datetime, option: str = "--since") -> datetime:
+    """ISO 8601 (naive = UTC; a date alone is its midnight) or an age like 90m / 24h / 7d
+    before `now`. A usage error (exit 2) quoting what was typed, under `option`."""
     from batchcron.models import parse_time
 
     match = AGE.match(text.strip().lower())
     if match:
-        return now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        amount = int(match.group(1))
+        if amount <= 0:
+            raise click.BadParameter(
+                f"{text!r}: an age must be more than 0", param_hint=f"'{option}'"
+            )
+        return now - timedelta(**{UNITS[match.group(2)]: amount})
     try:
         return parse_time(text)
     except ValueError:
-        raise UsageError(
-            f"--since {text!r}: expected an ISO time (2025-01-31T00:00Z) or an age (90m, 24h, 7d)"
+        raise click.BadParameter(
+            f"{text!r}: expected an ISO time (2025-01-31, 2025-01-31T00:00Z) or an age "
+            "(90m, 24h, 7d)",
+            param_hint=f"'{option}'",
         ) from None
 
 

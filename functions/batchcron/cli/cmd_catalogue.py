@@ -9,75 +9,124 @@ from typing import Any
 import click
 
 from batchcron.cli import output
-from batchcron.cli.app import cli, connect, json_option, target_options
+from batchcron.cli.app import cli, connect, output_options, target_options
+from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetError, TargetOptions
+
+JOB_COLUMNS = (
+    Column("JOB"),
+    Column("REPOSITORY", priority=3),
+    Column("SCRIPT", priority=6, free_text=True),
+    Column("SCHEDULE"),
+    Column("TIME ZONE", priority=4),
+    Column("NEXT RUN", priority=1),
+    Column("ON PUSH", priority=5),
+    Column("PAUSED", priority=2),
+)
 
 
 @cli.command()
-@json_option
+@click.argument("job", required=False)
+@output_options
 @target_options
-def jobs(target: TargetOptions, as_json: bool) -> int:
-    """The catalogue: schedules in words, next run, push triggers, paused."""
+def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
+    """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
+    With JOB: that job's every field, defaults applied."""
     from batchcron.catalogue import load_catalogue
-    from batchcron.schedule import next_slot, zone
 
     catalogue = load_catalogue()
+    chosen = [catalogue.get(job)] if job else list(catalogue.jobs.values())
     paused: dict[str, bool] | None = None
     try:
         connect(target)
         from batchcron.wiring import store
 
-        states = store().job_states(list(catalogue.jobs))
+        states = store().job_states([entry.name for entry in chosen])
         paused = {name: state.paused for name, state in states.items()}
     except TargetError:
         paused = None
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
-    for job in catalogue.jobs.values():
-        upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
-        rows.append(
-            {
-                "job": job.name,
-                "repository": job.repository,
-                "script": job.script,
-                "schedule": job.schedule,
-                "schedule_text": describe_schedule(job.schedule),
-                "timezone": job.timezone,
-                "next_run": upcoming.isoformat() if upcoming and job.enabled else None,
-                "next_run_local": upcoming.astimezone(zone(job.timezone)).strftime(
-                    "%Y-%m-%d %H:%M %Z"
-                )
-                if upcoming and job.enabled
-                else None,
-                "on_push": list(job.on_push.branches) if job.on_push else None,
-                "enabled": job.enabled,
-                "paused": paused.get(job.name) if paused is not None else None,
-            }
-        )
-    if as_json:
+    rows = [job_row(entry, paused) for entry in chosen]
+    if job:
+        return _one_job(chosen[0], rows[0], mode)
+    if mode == "json":
         output.print_json(rows)
         return 0
-    grid = output.table(
-        "JOB", "REPOSITORY", "SCRIPT", "SCHEDULE", "TIME ZONE", "NEXT RUN", "ON PUSH", "PAUSED"
-    )
+    cells: list[list[Cell]] = []
     for row in rows:
         schedule = f"{row['schedule_text']} ({row['schedule']})" if row["schedule"] else "-"
         if not row["enabled"]:
             schedule += " [disabled]"
-        grid.add_row(
-            row["job"],
-            row["repository"],
-            row["script"] if len(row["script"]) < 40 else row["script"][:37] + "...",
-            schedule,
-            row["timezone"],
-            row["next_run_local"] or "-",
-            ", ".join(row["on_push"]) if row["on_push"] else "-",
-            "?" if row["paused"] is None else ("[yellow]yes[/]" if row["paused"] else "no"),
+        cells.append(
+            [
+                row["job"],
+                row["repository"],
+                row["script"],
+                schedule,
+                row["timezone"],
+                row["next_run_local"] or "-",
+                ", ".join(row["on_push"]) if row["on_push"] else "-",
+                "?" if row["paused"] is None else ("yes" if row["paused"] else "no"),
+            ]
         )
-    output.out().print(grid)
+    render(JOB_COLUMNS, cells, mode=mode)
     if paused is None:
         output.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
     return 0
+
+
+def job_row(job: Any, paused: dict[str, bool] | None) -> dict[str, Any]:
+    from batchcron.schedule import next_slot, zone
+
+    upcoming = next_slot(job.schedule, job.timezone, datetime.now(UTC)) if job.schedule else None
+    upcoming = upcoming if job.enabled else None
+    return {
+        "job": job.name,
+        "repository": job.repository,
+        "script": job.script,
+        "schedule": job.schedule,
+        "schedule_text": describe_schedule(job.schedule),
+        "timezone": job.timezone,
+        "next_run": upcoming.isoformat() if upcoming else None,
+        "next_run_local": upcoming.astimezone(zone(job.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        if upcoming
+        else None,
+        "on_push": list(job.on_push.branches) if job.on_push else None,
+        "enabled": job.enabled,
+        "paused": paused.get(job.name) if paused is not None else None,
+    }
+
+
+def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
+    """Every field of one job as the catalogue resolves it (defaults applied)."""
+    resolved = job.model_dump(mode="json")
+    if mode == "json":
+        output.print_json({**resolved, **row})
+        return 0
+    if mode == "name":
+        output.out().print(job.name, markup=False)
+        return 0
+    console = output.out()
+    schedule = (
+        f"{row['schedule_text']} ({row['schedule']}, {job.timezone})" if job.schedule else "-"
+    )
+    lines = [
+        ("schedule", schedule),
+        ("next run", row["next_run_local"] or "-"),
+        ("paused", "?" if row["paused"] is None else ("yes" if row["paused"] else "no")),
+    ]
+    lines += [(key, _value(value)) for key, value in resolved.items() if key != "name"]
+    console.print(f"[bold]{job.name}[/]")
+    for key, value in lines:
+        console.print(f"  {key + ':':<27} {value}", markup=False, soft_wrap=True)
+    return 0
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "-"
+    return "-" if value is None else str(value)
 
 
 def describe_schedule(expr: str | None) -> str:

@@ -62,14 +62,34 @@ def status_text(status: str | Status | None) -> Text:
     return Text(str(status), style=style)
 
 
+_local_time = False
+
+
+def use_local_time(local: bool) -> None:
+    """`--local`: show times in this terminal's zone instead of UTC."""
+    global _local_time
+    _local_time = local
+
+
 def when(text: str | None) -> str:
-    """An ISO time as `yyyy-mm-dd HH:MM:SSZ` (UTC), or '-'."""
+    """An ISO time to the second: `yyyy-mm-dd HH:MM:SSZ` (UTC), or in the terminal's zone
+    with its abbreviation after `--local`; '-' for none."""
     if not text:
         return "-"
     try:
-        return parse_time(text).strftime("%Y-%m-%d %H:%M:%SZ")
+        moment = parse_time(text)
     except ValueError:
         return text
+    if _local_time:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def note(message: str) -> None:
+    """A line about a listing (a count, a hint): with the table on a terminal, on stderr when
+    stdout is a pipe, so the pipe carries only rows."""
+    console = out() if out().is_terminal else err()
+    console.print(message, soft_wrap=True)
 
 
 def duration(seconds: float | None) -> str:
