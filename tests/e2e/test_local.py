@@ -180,6 +180,8 @@ def test_duration_replays_the_last_day_and_prints_a_summary(
     # Daily jobs ran once each for the last day's slot.
     assert text.count("tiles-builder-") >= 1 and "SUCCEEDED" in text
     assert "Traceback" not in text
+    # Without -v the console is the runs and the alerts: no metrics JSON, no warnings.
+    assert '"_aws"' not in text and "Warning" not in text and '{"level"' not in text
     assert port_is_free(local.port) and port_is_free(local.aws_port)
 
 

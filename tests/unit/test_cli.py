@@ -751,3 +751,34 @@ def test_times_are_utc_to_the_second_or_local_with_its_zone(
         output.use_local_time(False)
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+# --- usage errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--fail", "tiles-builder:x"], "Invalid value for '--fail': 'tiles-builder:x': expected"),
+        (["--fail", "tiles-builder:0"], "Invalid value for '--fail': 'tiles-builder:0'"),
+        (["--fail", "tiles-buildr"], "'tiles-buildr': unknown job 'tiles-buildr'"),
+        (["--replay", "bogus"], "Invalid value for '--replay': 'bogus'"),
+        (["--duration", "-1"], "Invalid value for '--duration'"),
+        (["--port", "70000"], "Invalid value for '--port'"),
+    ],
+)
+def test_local_mode_refuses_bad_options_quoting_them(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    code, out, err = run_cli(capsys, "local", *args)
+    assert code == 2
+    assert expected in err
+    assert "❌" not in err and "Traceback" not in out + err
+
+
+def test_error_messages_print_what_was_typed_not_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_cli(capsys, "jobs", "tiles-builder:x")
+    assert code == 1
+    assert "unknown job 'tiles-builder:x'" in err and "❌" not in err

@@ -6,13 +6,21 @@ from datetime import UTC, datetime
 
 import click
 
-from batchcron.cli.app import UsageError, cli, parse_since
+from batchcron.cli.app import cli, parse_since
+
+PORT = click.IntRange(0, 65535)
 
 
 @cli.command()
-@click.option("--port", default=3000, show_default=True, help="Webhook port (0: any free port).")
 @click.option(
-    "--aws-port", default=5000, show_default=True, help="Embedded AWS port (0: any free port)."
+    "--port", default=3000, show_default=True, type=PORT, help="Webhook port (0: any free port)."
+)
+@click.option(
+    "--aws-port",
+    default=5000,
+    show_default=True,
+    type=PORT,
+    help="Embedded AWS port (0: any free port).",
 )
 @click.option("--replay", help="First run every slot of this last period, e.g. 24h.")
 @click.option(
@@ -22,7 +30,11 @@ from batchcron.cli.app import UsageError, cli, parse_since
     metavar="JOB[:N]",
     help="Make JOB's first N runs (default: all) fail. Repeatable.",
 )
-@click.option("--duration", type=float, help="Stop after this many seconds and print a summary.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, min_open=True),
+    help="Stop after this many seconds and print a summary.",
+)
 @click.option("--webhook-secret", default="local-webhook-secret", show_default=True)
 @click.option(
     "--pace",
@@ -45,23 +57,28 @@ def local(
     verbose: bool,
 ) -> int:
     """Run all of batchcron on this machine: embedded AWS, webhook, schedules, Slack sink."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue import UnknownJobError, load_catalogue
     from batchcron.local import LocalOptions, run_local
 
     catalogue = load_catalogue()
     failures: dict[str, int | None] = {}
     for spec in fail:
-        name, _, count = spec.partition(":")
-        catalogue.get(name)
-        if count and not count.isdigit():
-            raise UsageError(f"--fail {spec}: expected JOB or JOB:N")
+        name, colon, count = spec.partition(":")
+        if name not in catalogue.jobs:
+            hint = str(UnknownJobError(name, list(catalogue.jobs)))
+            raise click.BadParameter(f"{spec!r}: {hint}", param_hint="'--fail'")
+        if colon and not (count.isdigit() and int(count) >= 1):
+            raise click.BadParameter(
+                f"{spec!r}: expected JOB or JOB:N with N a whole number of runs, 1 or more",
+                param_hint="'--fail'",
+            )
         failures[name] = int(count) if count else None
     replay_from = None
     if replay:
         now = datetime.now(UTC)
-        replay_from = parse_since(replay, now)
+        replay_from = parse_since(replay, now, option="--replay")
         if replay_from >= now:
-            raise UsageError(f"--replay {replay} is not a period in the past")
+            raise click.BadParameter(f"{replay!r} is not in the past", param_hint="'--replay'")
     options = LocalOptions(
         port=port,
         aws_port=aws_port,

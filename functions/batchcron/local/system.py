@@ -123,6 +123,12 @@ class LocalSystem:
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
         env.setdefault("POWERTOOLS_SERVICE_NAME", "batchcron-local")
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        if not self.options.verbose:
+            # The console shows the live table and alerts; Powertools' metrics chatter is not
+            # for it (the handlers add no metric on some paths, and say so).
+            import warnings
+
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
         env["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.options.verbose else "WARNING"
         from batchcron.observability import logger
 
