@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from batchcron.catalogue import Catalogue, Job
-from batchcron.models import Run, Status, iso, parse_time, utcnow
+from batchcron.models import Run, Status, Trigger, iso, parse_time, utcnow
 from batchcron.observability import logger
 from batchcron.schedule import slots_between
 from batchcron.store import ConflictError, RunStore
@@ -76,6 +76,7 @@ class Dispatcher:
         *,
         replay_from: datetime | None = None,
         only_job: str | None = None,
+        trigger: Trigger = "schedule",
     ) -> TickResult:
         """Run one tick. Raises TickFailedError (after doing everything else) when a due run
         could not be submitted, so the failure destination sees it."""
@@ -93,7 +94,8 @@ class Dispatcher:
                 jobs = [self.catalogue.get(only_job)]
             due = self._due(jobs, start, scheduled_time)
             if due:
-                self._run_due(due, scheduled_time, replay=replay_from is not None, result=result)
+                replay = replay_from is not None
+                self._run_due(due, scheduled_time, replay=replay, result=result, trigger=trigger)
         if replay_from is None and only_job is None:
             # The first tick ever starts from now: it only sets the watermark.
             self.store.advance_watermark(scheduled_time)
@@ -130,6 +132,7 @@ class Dispatcher:
         *,
         replay: bool,
         result: TickResult,
+        trigger: Trigger = "schedule",
     ) -> None:
         states = self.store.job_states(list(due))
 
@@ -145,7 +148,7 @@ class Dispatcher:
             for slot in slots:
                 request = Request(
                     job=job,
-                    trigger="schedule",
+                    trigger=trigger,
                     run_id=run_name(job.name, slot, precise=False),
                     slot=slot,
                     deadline=slot + timedelta(minutes=job.starting_deadline_minutes),

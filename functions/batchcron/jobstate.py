@@ -25,7 +25,7 @@ from batchcron.models import Attempt, Run, Status, Trigger, iso
 TAG_JOB = "batchcron:job"
 TAG_TRIGGER = "batchcron:trigger"
 TAG_RUN_ID = "batchcron:run-id"
-TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual"})
+TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual", "backfill"})
 
 # Rank of each Batch status within one attempt. Terminal statuses share the top rank: a job
 # reaches at most one of them.

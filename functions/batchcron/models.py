@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Trigger = Literal["schedule", "push", "manual"]
+Trigger = Literal["schedule", "push", "manual", "backfill"]
 
 
 class Status(StrEnum):

@@ -233,11 +233,90 @@ def test_backfill_runs_each_missed_slot_once(
     assert code == 0
     assert out.count("submitted") == 3
     assert len(batch_jobs(aws_env)) == 3
-    # Again: the same slots are not run twice.
+    # Again: the same slots are not run twice (still going: no events arrive under moto).
     code, out, _ = run_cli(capsys, "backfill", "local-authority-district", "--since", "72h")
     assert code == 0
-    assert out.count("already ran") == 3
+    assert out.count("active (SUBMITTED)") == 3
     assert len(batch_jobs(aws_env)) == 3
+
+
+def test_backfill_window_is_closed_at_both_ends_and_runs_carry_trigger_backfill(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.wiring import store
+
+    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    since, until = day.isoformat(), f"{day + timedelta(days=1)}T00:00Z"
+    code, out, _ = run_cli(
+        capsys, "backfill", "local-authority-district", "--since", since, "--until", until
+    )
+    assert code == 0
+    stamp = day.strftime("%Y%m%d")
+    next_stamp = (day + timedelta(days=1)).strftime("%Y%m%d")
+    assert f"local-authority-district-{stamp}T000000" in out  # the midnight a user means
+    assert f"local-authority-district-{next_stamp}T000000" in out
+    assert out.count("submitted") == 2
+    runs = store().runs_for_job("local-authority-district")
+    assert {run.trigger for run in runs} == {"backfill"}
+    assert {job["tags"]["batchcron:trigger"] for job in batch_jobs(aws_env)} == {"backfill"}
+
+
+def test_backfill_and_the_scheduler_run_a_slot_exactly_once(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.wiring import dispatcher
+
+    midnight = datetime.combine(
+        (datetime.now(UTC) - timedelta(days=1)).date(), datetime.min.time(), UTC
+    )
+    # The scheduler ran the slot; a backfill over it leaves it alone
+    job = "local-authority-district"
+    dispatcher().tick(midnight, replay_from=midnight - timedelta(minutes=1), only_job=job)
+    assert len(batch_jobs(aws_env)) == 1
+    code, out, _ = run_cli(
+        capsys, "backfill", "local-authority-district", "--since", midnight.isoformat(),
+        "--until", midnight.isoformat(),
+    )  # fmt: skip
+    assert code == 0 and "active (SUBMITTED)" in out
+    assert len(batch_jobs(aws_env)) == 1
+    # and a backfilled slot is not run again by the scheduler
+    day_before = midnight - timedelta(days=1)
+    run_cli(capsys, "backfill", "local-authority-district", "--since", day_before.isoformat(),
+            "--until", day_before.isoformat())  # fmt: skip
+    result = dispatcher().tick(
+        day_before, replay_from=day_before - timedelta(minutes=1), only_job=job
+    )
+    assert [outcome.action for outcome in result.outcomes] == ["duplicate"]
+    assert len(batch_jobs(aws_env)) == 2
+
+
+def test_backfill_dry_run_lists_slots_and_runs_nothing(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    record_run(
+        "local-authority-district",
+        "local-authority-district-" + now.strftime("%Y%m%d") + "T000000",
+        Status.RUNNABLE,
+        now,
+    )
+    code, out, err = run_cli(capsys, "backfill", "local-authority-district", "--since", "72h",
+                             "--dry-run")  # fmt: skip
+    assert code == 0
+    assert out.count("would run") == 2 and "active (RUNNABLE)" in out
+    assert "dry run: 2 of 3 slot(s)" in err
+    assert batch_jobs(aws_env) == []
+
+
+def test_backfill_above_ten_runs_asks_unless_yes(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "backfill", "local-authority-district", "--since", "12d")
+    assert code == 1
+    assert "backfill 12 runs of local-authority-district" in err and "--yes" in err
+    assert batch_jobs(aws_env) == []
+    code, _, _ = run_cli(capsys, "backfill", "local-authority-district", "--since", "12d", "--yes")
+    assert code == 0 and len(batch_jobs(aws_env)) == 12
 
 
 def test_backfill_refuses_a_paused_job(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:

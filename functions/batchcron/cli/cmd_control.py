@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
 from batchcron.cli import output
 from batchcron.cli.app import UsageError, cli, connect, find_run, parse_since, target_options
+from batchcron.cli.tables import Cell, Column, render
 from batchcron.cli.target import TargetOptions
 
 
@@ -44,18 +46,43 @@ def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
     return 0
 
 
+CONFIRM_ABOVE = 10
+BACKFILL_COLUMNS = (
+    Column("RUN"),
+    Column("SLOT", priority=2),
+    Column("RESULT"),
+    Column("BATCH JOB", priority=3),
+    Column("REASON", priority=4, free_text=True),
+)
+
+
 @cli.command()
 @click.argument("job")
 @click.option(
     "--since",
     required=True,
-    help="Start of the window: ISO time (2025-01-31T00:00Z) or an age (90m, 24h, 7d).",
+    help="Start of the window, included: an ISO date or time (2025-01-31, 2025-01-31T06:00Z) "
+    "or an age (90m, 24h, 7d).",
 )
+@click.option("--until", help="End of the window, included (default: now); same forms.")
+@click.option("--dry-run", is_flag=True, help="List the slots and what would happen; run nothing.")
+@click.option("--yes", "-y", is_flag=True, help=f"Run more than {CONFIRM_ABOVE} slots unasked.")
 @target_options
-def backfill(target: TargetOptions, job: str, since: str) -> int:
-    """Run each of JOB's slots since --since once (slots that already ran are left alone)."""
+def backfill(
+    target: TargetOptions,
+    job: str,
+    since: str,
+    until: str | None,
+    dry_run: bool,
+    yes: bool,
+) -> int:
+    """Run each of JOB's slots in [--since, --until] once, with trigger `backfill`. A slot
+    that already ran (or is running) is left alone: the scheduler and backfill claim the same
+    run id, so each slot runs exactly once."""
     from batchcron.catalogue import load_catalogue
     from batchcron.dispatch import TickFailedError
+    from batchcron.schedule import slots_between
+    from batchcron.submit import run_name
 
     entry = load_catalogue().get(job)
     if not entry.schedule:
@@ -63,30 +90,82 @@ def backfill(target: TargetOptions, job: str, since: str) -> int:
     if not entry.enabled:
         raise UsageError(f"job {job!r} is disabled in the catalogue (enabled: false)")
     now = datetime.now(UTC)
-    start = parse_since(since, now)
+    start = parse_since(since, now, option="--since")
+    end = parse_since(until, now, option="--until") if until else now
     if start >= now:
-        raise UsageError(f"--since {since} is not in the past")
+        raise click.BadParameter(f"{since!r} is not in the past", param_hint="'--since'")
+    if end > now:
+        raise click.BadParameter(f"{until!r} is in the future", param_hint="'--until'")
+    if end < start:
+        raise click.BadParameter(f"{until!r} is before --since", param_hint="'--until'")
+    # Slots are whole minutes: one second earlier makes the window closed at its start.
+    after = start - timedelta(seconds=1)
+    slots = slots_between(entry.schedule, entry.timezone, after, end)
+    window = f"{output.when(start.isoformat())} .. {output.when(end.isoformat())}"
+    if not slots:
+        output.note(f"{job}: no slots in {window}")
+        return 0
     connect(target)
     from batchcron.wiring import dispatcher, store
 
     if store().job_state(job).paused:
         raise UsageError(f"job {job!r} is paused: `batchcron resume {job}` first")
+    existing = {slot: store().get_run(job, run_name(job, slot, precise=False)) for slot in slots}
+    fresh = [slot for slot, run in existing.items() if run is None]
+    if dry_run:
+        rows: list[list[Cell]] = []
+        for slot, run in existing.items():
+            rows.append(
+                [
+                    run_name(job, slot, precise=False),
+                    output.when(slot.isoformat()),
+                    "would run" if run is None else _already(run),
+                    (run.batch_job_id if run else None) or "-",
+                    "",
+                ]
+            )
+        render(BACKFILL_COLUMNS, rows)
+        output.note(f"dry run: {len(fresh)} of {len(slots)} slot(s) in {window} would run")
+        return 0
+    if len(fresh) > CONFIRM_ABOVE and not yes:
+        question = f"backfill {len(fresh)} runs of {job} ({window})?"
+        if not sys.stdin.isatty():
+            raise UsageError(f"{question} pass --yes to confirm (or --dry-run to list them)")
+        if not click.confirm(question, default=False, err=True):
+            output.note("nothing run")
+            return 1
     try:
-        result = dispatcher().tick(now, replay_from=start, only_job=job)
+        result = dispatcher().tick(end, replay_from=after, only_job=job, trigger="backfill")
     except TickFailedError as exc:
         output.err().print(f"[bold red]some slots could not be submitted:[/] {exc}")
         return 1
-    mine = [outcome for outcome in result.outcomes if outcome.job == job]
-    console = output.out()
-    if not mine:
-        console.print(f"{job}: no slots between {start.isoformat()} and {now.isoformat()}")
-        return 0
-    grid = output.table("RUN", "RESULT", "BATCH JOB", "REASON")
-    for outcome in mine:
-        label = "already ran" if outcome.action == "duplicate" else outcome.action
-        grid.add_row(outcome.run_id, label, outcome.batch_job_id or "-", outcome.reason or "")
-    console.print(grid)
+    slot_of = {run_name(job, slot, precise=False): slot for slot in slots}
+    rows = []
+    for outcome in (o for o in result.outcomes if o.job == job):
+        result_text: str = outcome.action
+        if outcome.action == "duplicate":
+            result_text = _already(store().get_run(job, outcome.run_id))
+        slot_time = slot_of.get(outcome.run_id)
+        rows.append(
+            [
+                outcome.run_id,
+                output.when(slot_time.isoformat()) if slot_time else "-",
+                result_text,
+                outcome.batch_job_id or "-",
+                outcome.reason or "",
+            ]
+        )
+    render(BACKFILL_COLUMNS, rows)
     return 0
+
+
+def _already(run: Any) -> str:
+    """A slot's run that exists: still going, or over."""
+    if run is None:
+        return "already ran"
+    if run.status.terminal:
+        return f"already ran ({run.status.value})"
+    return f"active ({run.status.value})"
 
 
 @cli.command()
