@@ -861,3 +861,60 @@ def test_error_messages_print_what_was_typed_not_markup(
     code, _, err = run_cli(capsys, "jobs", "tiles-builder:x")
     assert code == 1
     assert "unknown job 'tiles-builder:x'" in err and "❌" not in err
+
+
+# --- submit --wait, --env, --ref -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("final", "code"), [(Status.SUCCEEDED, 0), (Status.FAILED, 1)])
+def test_submit_wait_exits_with_the_runs_result(
+    aws_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    final: Status,
+    code: int,
+) -> None:
+    from batchcron.cli import cmd_runs
+    from batchcron.wiring import store
+
+    steps = [Status.RUNNING, final]
+
+    def sleep(seconds: float) -> None:  # Batch moves the run on while the CLI waits
+        [run] = store().runs_for_job("parish")
+        store().update_run("parish", run.run_id, {"status": steps.pop(0)})
+
+    monkeypatch.setattr(cmd_runs.time, "sleep", sleep)
+    result, out, err = run_cli(capsys, "submit", "parish", "--wait")
+    assert result == code
+    assert "RUNNING" in out and final.value in out
+    assert f"ended {final.value}" in err
+
+
+def test_submit_env_and_ref_reach_the_container(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_cli(
+        capsys, "submit", "parish", "--env", "REBUILD=true", "--env", "X=a=b", "--ref", "v1.2"
+    )
+    assert code == 0
+    [job] = batch_jobs(aws_env)
+    environment = {e["name"]: e["value"] for e in job["container"]["environment"]}
+    assert environment["REBUILD"] == "true" and environment["X"] == "a=b"
+    assert environment["GIT_REF"] == "v1.2"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("API_TOKEN=x", "'API_TOKEN=x': API_TOKEN looks like a secret"),
+        ("GIT_REF=main", "GIT_REF is set by batchcron"),
+        ("NOVALUE", "'NOVALUE': expected NAME=VALUE"),
+    ],
+)
+def test_submit_env_refuses_what_the_catalogue_refuses(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], value: str, expected: str
+) -> None:
+    code, _, err = run_cli(capsys, "submit", "parish", "--env", value)
+    assert code == 2
+    assert "Invalid value for '--env'" in err and expected in err
+    assert batch_jobs(aws_env) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,15 +29,40 @@ from batchcron.cli.target import TargetOptions
 @cli.command()
 @click.argument("job")
 @click.option("--ref", help="Git ref (branch, tag or sha) to build; default: the default branch.")
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Extra container environment for this run (repeatable; secret-like names refused).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
 @target_options
-def submit(target: TargetOptions, job: str, ref: str | None) -> int:
+def submit(
+    target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
+) -> int:
     """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue import env_name_problem, load_catalogue
     from batchcron.submit import Request, run_name
 
     entry = load_catalogue().get(job)
     if not entry.enabled:
         raise UsageError(f"job {job!r} is disabled in the catalogue (enabled: false)")
+    extra: dict[str, str] = {}
+    for item in env:
+        name, equals, value = item.partition("=")
+        problem = env_name_problem(name) if equals else "expected NAME=VALUE"
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem}", param_hint="'--env'")
+        extra[name] = value
+    if extra and entry.concurrency == "queue":
+        raise click.BadParameter(
+            f"{job} has concurrency: queue, and a queued run starts later with the catalogue's "
+            "environment",
+            param_hint="'--env'",
+        )
+    if extra:
+        entry = entry.model_copy(update={"environment": {**entry.environment, **extra}})
     connect(target)
     from batchcron.wiring import store, submitter
 
@@ -50,12 +76,35 @@ def submit(target: TargetOptions, job: str, ref: str | None) -> int:
     console = output.out()
     if outcome.action == "submitted":
         console.print(f"submitted {outcome.run_id} (Batch job {outcome.batch_job_id})")
-        return 0
-    if outcome.action == "queued":
+    elif outcome.action == "queued":
         console.print(f"queued {outcome.run_id}: {outcome.reason}")
-        return 0
-    console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
-    return 1
+    else:
+        console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
+        return 1
+    return wait_for_run(job, outcome.run_id) if wait else 0
+
+
+WAIT_SECONDS = 3.0
+
+
+def wait_for_run(job: str, run_id: str) -> int:
+    """Print each status the run reaches until it ends: 0 if it succeeded, else 1."""
+    from batchcron.models import Status
+    from batchcron.wiring import store
+
+    console = output.out()
+    seen: str | None = None
+    while True:
+        run = store().get_run(job, run_id)
+        if run is not None and run.status.value != seen:
+            seen = run.status.value
+            stamp = output.when(datetime.now(UTC).isoformat())
+            console.print(Text.assemble(stamp, "  ", output.status_text(run.status)))
+        if run is not None and run.status.terminal:
+            exit_text = "" if run.exit_code is None else f" (exit code {run.exit_code})"
+            output.note(f"{run_id} ended {run.status.value}{exit_text}")
+            return 0 if run.status == Status.SUCCEEDED else 1
+        time.sleep(WAIT_SECONDS)
 
 
 RUN_COLUMNS = (
