@@ -230,7 +230,7 @@ def test_endpoint_url_alone_finds_local_mode(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no runs yet" in result.stdout
+    assert "no runs yet" in result.stderr  # a note: stdout carries only rows
 
 
 def test_two_local_modes_keep_their_own_state(start_local: Callable[..., Local]) -> None:
@@ -249,3 +249,22 @@ def test_two_local_modes_keep_their_own_state(start_local: Callable[..., Local])
     assert second.interrupt() == 0
     assert not second.state.exists() and first.state.exists()
     assert first.cli("runs").returncode == 0
+
+
+def test_cancel_records_cancelled_without_alert_and_status_stays_0(
+    start_local: Callable[..., Local],
+) -> None:
+    local = start_local("--pace", "3", "--duration", "100")
+    submitted = local.cli("submit", "parish")
+    assert submitted.returncode == 0, submitted.stderr
+    [run] = local.runs("parish")
+    cancelled = local.cli("cancel", run["run_id"])
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    wait_for(
+        "the cancelled run",
+        lambda: local.runs("parish")[0]["status"] == "CANCELLED",
+        timeout=60,
+    )
+    status = local.cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "parish failed" not in local.output()  # no failure alert

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,15 +37,20 @@ STYLES = {
 FAILED_STATUSES = frozenset({Status.FAILED, Status.SUBMIT_FAILED})
 
 
+def _width(stream: Any) -> int | None:
+    # Off a terminal (and without COLUMNS), keep lines whole for grep and tests instead of
+    # wrapping at 80; listings there are tab-separated anyway (cli/tables.py).
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 220
+
+
 @cache
 def out() -> Console:
-    # Off a terminal, keep rows on one line for grep and tests instead of wrapping at 80.
-    return Console(width=None if sys.stdout.isatty() else 220, highlight=False)
+    return Console(width=_width(sys.stdout), highlight=False)
 
 
 @cache
 def err() -> Console:
-    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 220)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def reset() -> None:

@@ -240,7 +240,10 @@ class LocalSystem:
             ("Webhook", f"{self.webhook_url}  secret: {options.webhook_secret}"),
             ("Slack", self.slack_label),
             ("Runs table", self.provisioned.runs_table),
-            ("Catalogue", f"{jobs_file()} ({len(catalogue.jobs)} jobs, {scheduled} scheduled)"),
+            (
+                "Catalogue",
+                f"{_shown(jobs_file())} ({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
+            ),
             ("Ticks", ticks),
             ("State file", str(self.state_file)),
         ]
@@ -338,6 +341,14 @@ def _post_json(url: str, data: Any) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
+
+
+def _shown(path: Path) -> str:
+    """A path as the reader would type it: relative to here when it is below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _command_name() -> str:
