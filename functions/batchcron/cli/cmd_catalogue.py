@@ -153,9 +153,12 @@ def validate(file: Path | None) -> int:
         catalogue = load_catalogue(path)
     except CatalogueError as exc:
         console = output.err()
-        console.print(f"[bold red]{path}: {len(exc.problems)} error(s)[/]")
+        shown = output.shown_path(path)
+        console.print(f"{shown}: {len(exc.problems)} error(s)", style="bold red", markup=False)
         for problem in exc.problems:
             console.print(f"  {exc.source}: {problem}", soft_wrap=True, markup=False)
         return 1
-    output.out().print(f"{path}: {len(catalogue.jobs)} job(s), valid")
+    output.out().print(
+        f"{output.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
+    )
     return 0

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -89,6 +90,14 @@ def when(text: str | None) -> str:
     if _local_time:
         return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def shown_path(path: Path) -> str:
+    """A path as the reader would type it: relative to here when it is below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)
 
 
 def note(message: str) -> None:

@@ -224,6 +224,7 @@ class LocalSystem:
     # --- output ----------------------------------------------------------------------------------
     def banner(self) -> None:
         from batchcron.catalogue import jobs_file, load_catalogue
+        from batchcron.cli import output
 
         catalogue = load_catalogue()
         scheduled = len(catalogue.scheduled())
@@ -242,7 +243,8 @@ class LocalSystem:
             ("Runs table", self.provisioned.runs_table),
             (
                 "Catalogue",
-                f"{_shown(jobs_file())} ({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
+                f"{output.shown_path(jobs_file())} "
+                f"({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
             ),
             ("Ticks", ticks),
             ("State file", str(self.state_file)),
@@ -341,14 +343,6 @@ def _post_json(url: str, data: Any) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
-
-
-def _shown(path: Path) -> str:
-    """A path as the reader would type it: relative to here when it is below here."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _command_name() -> str:
