@@ -168,9 +168,9 @@ def trigger_text(run: Run) -> str:
     """Schedule slot, push (sha with compare link) or manual."""
     if run.foreign:
         return "submitted outside batchcron"
-    if run.trigger == "schedule":
+    if run.trigger in ("schedule", "backfill"):
         slot = parse_time(run.slot or run.created_at).strftime("%Y-%m-%d %H:%M UTC")
-        return f"schedule, slot {slot}"
+        return f"{run.trigger}, slot {slot}"
     if run.trigger == "push":
         sha = (run.git_ref or "")[:7] or "unknown"
         sha = _escape(sha)

@@ -91,12 +91,6 @@ def secretsmanager() -> SecretsManagerClient:
     )
 
 
-def on_event(event: str, handler: Any) -> None:
-    """Register a botocore event handler on every client batchcron makes from now on (local
-    mode uses it to show Batch jobs as it plays them)."""
-    _session().events.register(event, handler)
-
-
 def reset() -> None:
     """Forget cached clients (tests that switch endpoints or mocks)."""
     with _lock:

@@ -5,6 +5,7 @@ Every error names the job and the field, and the line in the file where it can.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ FARGATE_MEMORY: dict[float, range | tuple[int, ...]] = {
 }
 
 DEFAULT_JOBS_FILE = Path(__file__).resolve().parent.parent / "jobs.yaml"
+
+# Size limits: validation stays fast, and a catalogue this big is a mistake (a generated file,
+# a paste gone wrong). README.md "The catalogue" documents them.
+MAX_BYTES = 1024 * 1024
+MAX_JOBS = 2000
 
 Concurrency = Literal["forbid", "allow", "replace", "queue"]
 
@@ -185,23 +191,20 @@ class Job(_Strict):
         if not isinstance(value, dict):
             return value
         clean: dict[str, str] = {}
+        problems: list[tuple[str, str]] = []
         for key, item in value.items():
             key = str(key)
-            if not ENV_NAME.match(key):
-                raise ValueError(f"{key!r} is not a valid environment variable name")
-            if key in RESERVED_ENV:
-                raise ValueError(f"{key} is set by batchcron and cannot be overridden")
-            if SECRET_LIKE.search(key):
-                raise ValueError(
-                    f"{key} looks like a secret: environment values are plain text; "
-                    "inject secrets from Secrets Manager in the job definition"
-                )
-            if isinstance(item, bool):
+            problem = env_name_problem(key)
+            if problem is None and not isinstance(item, str | int | float):
+                problem = f"{key}: values must be strings or numbers"
+            if problem is not None:
+                problems.append((key, problem))
+            elif isinstance(item, bool):
                 clean[key] = "true" if item else "false"
-            elif isinstance(item, str | int | float):
-                clean[key] = str(item)
             else:
-                raise ValueError(f"{key}: values must be strings or numbers")
+                clean[key] = str(item)
+        if problems:
+            raise _EnvironmentError(problems)
         return clean
 
     @model_validator(mode="after")
@@ -236,6 +239,28 @@ class Job(_Strict):
     @property
     def batch_file_url(self) -> str:
         return BUILTIN_SCRIPTS.get(self.script, self.script)
+
+
+def env_name_problem(key: str) -> str | None:
+    """Why `key` cannot be a job's environment variable (catalogue or `submit --env`), or None."""
+    if not ENV_NAME.match(key):
+        return f"{key!r} is not a valid environment variable name"
+    if key in RESERVED_ENV:
+        return f"{key} is set by batchcron and cannot be overridden"
+    if SECRET_LIKE.search(key):
+        return (
+            f"{key} looks like a secret: environment values are plain text; "
+            "inject secrets from Secrets Manager in the job definition"
+        )
+    return None
+
+
+class _EnvironmentError(ValueError):
+    """Every bad environment variable of one job, each reported on its own line."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
 
 
 class _FieldError(ValueError):
@@ -324,22 +349,40 @@ TOP_LEVEL = {"defaults", "jobs"}
 
 
 def parse_catalogue(text: str, source: str = "jobs.yaml") -> Catalogue:
-    """Validate catalogue YAML text; raise CatalogueError listing every problem."""
-    try:
-        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise CatalogueError(
-            source, [Problem(None, None, f"not valid YAML: {exc}", line)]
-        ) from None
-    lines = _key_lines(root_node)
+    """Validate catalogue YAML text; raise CatalogueError listing every problem, in line order."""
     problems: list[Problem] = []
+    catalogue = None
+    with contextlib.suppress(_Stop):  # the problems found so far are the report
+        catalogue = _parse(text, source, problems)
+    if problems or catalogue is None:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise CatalogueError(source, problems)
+    return catalogue
+
+
+def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
+    size = len(text.encode("utf-8"))
+    if size > MAX_BYTES:
+        problems.append(
+            Problem(None, None, f"the file is {size:,} bytes; the limit is {MAX_BYTES:,}", None)
+        )
+        raise _Stop
+    loader = yaml.SafeLoader(text)
+    try:
+        root_node = loader.get_single_node()
+        problems.extend(_duplicate_keys(root_node))
+        data = loader.construct_document(root_node) if root_node is not None else None
+    except yaml.YAMLError as exc:
+        problems.append(_yaml_problem(exc))
+        raise _Stop from None
+    finally:
+        loader.dispose()
+    lines = _key_lines(root_node)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise CatalogueError(source, [Problem(None, None, "expected a mapping with 'jobs:'", 1)])
+        problems.append(Problem(None, None, "expected a mapping with 'jobs:'", 1))
+        raise _Stop
     for key in data:
         if key not in TOP_LEVEL:
             problems.append(
@@ -366,7 +409,17 @@ def parse_catalogue(text: str, source: str = "jobs.yaml") -> Catalogue:
         problems.append(
             Problem(None, "jobs", "expected a mapping of job name to job", lines.get(("jobs",)))
         )
-        raise CatalogueError(source, problems)
+        raise _Stop
+    if len(raw_jobs) > MAX_JOBS:
+        problems.append(
+            Problem(
+                None,
+                "jobs",
+                f"{len(raw_jobs):,} jobs; the limit is {MAX_JOBS:,}",
+                lines.get(("jobs",)),
+            )
+        )
+        raise _Stop
 
     jobs: dict[str, Job] = {}
     for name, raw in raw_jobs.items():
@@ -390,7 +443,7 @@ def parse_catalogue(text: str, source: str = "jobs.yaml") -> Catalogue:
             problems.extend(_problems(name, exc, lines, raw))
     problems.extend(check_after(jobs, lines))
     if problems:
-        raise CatalogueError(source, problems)
+        raise _Stop
     return Catalogue(jobs=jobs, source=source)
 
 
@@ -454,6 +507,59 @@ def _cycles(edges: dict[str, list[str]]) -> list[list[str]]:
     return found
 
 
+class _Stop(Exception):
+    """Stop parsing: the problems found so far are the report."""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    """One line in the catalogue's words, at the line where the mistake starts."""
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", "") or exc)
+    context = str(getattr(exc, "context", "") or "")
+    if "quoted scalar" in context and context_mark is not None:
+        # Reported where the file ends; the mistake is where the quote opens.
+        mark = context_mark
+        message = "a quoted value is not closed (a missing ' or \")"
+    elif "mapping values are not allowed" in problem:
+        message = "unexpected ':' (quote a value that contains ': ')"
+    elif "'\\t'" in problem or "tab" in problem:
+        message = "a tab character: indent with spaces"
+    elif "expected <block end>" in problem:
+        message = "the indentation does not line up with the lines above"
+    else:
+        message = " ".join(f"{context} {problem}".split())
+    line = mark.line + 1 if mark is not None else None
+    return Problem(None, None, f"not valid YAML: {message}", line)
+
+
+def _duplicate_keys(node: yaml.Node | None, path: tuple[str, ...] = ()) -> list[Problem]:
+    """Every key given twice in one mapping (YAML keeps only the last), with both lines."""
+    found: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                lines = f"lines {seen[key]} and {line}"
+                if path == ("jobs",):
+                    problem = Problem(key, None, f"defined twice ({lines})", line)
+                elif path[:1] == ("jobs",):
+                    field = ".".join((*path[2:], key))
+                    problem = Problem(path[1], field, f"given twice ({lines})", line)
+                else:
+                    problem = Problem(None, ".".join((*path, key)), f"given twice ({lines})", line)
+                found.append(problem)
+            else:
+                seen[key] = line
+            found.extend(_duplicate_keys(value_node, (*path, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found.extend(_duplicate_keys(item, path))
+    return found
+
+
 def _merge(defaults: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """Job fields over defaults; mappings (environment, notify, on_push) merge one level."""
     merged = dict(defaults)
@@ -472,26 +578,69 @@ def _problems(
     found = []
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
         ctx_error = (error.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _EnvironmentError):
+            for key, message in ctx_error.problems:
+                line = _line(name, [*loc, key], lines, raw)
+                found.append(Problem(name, "environment", message, line))
+            continue
         if isinstance(ctx_error, _FieldError):
             loc = [ctx_error.field]
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
         field = ".".join(loc) if loc else None
-        line = None
-        for depth in range(len(loc), 0, -1):
-            key = ("jobs", name, *loc[:depth])
-            if key in lines:
-                line = lines[key]
-                break
-            if loc[0] not in raw and ("defaults", *loc[:depth]) in lines:
-                line = lines[("defaults", *loc[:depth])]
-                break
-        else:
-            line = lines.get(("jobs", name))
-        found.append(Problem(name, field, message, line))
+        message = _in_catalogue_words(error, field)
+        found.append(Problem(name, field, message, _line(name, loc, lines, raw)))
     return found
+
+
+def _line(
+    name: str, loc: list[str], lines: dict[tuple[Any, ...], int], raw: dict[str, Any]
+) -> int | None:
+    """The line of the deepest key of `loc` in the job (or in defaults, where it came from)."""
+    for depth in range(len(loc), 0, -1):
+        key = ("jobs", name, *loc[:depth])
+        if key in lines:
+            return lines[key]
+        if loc[0] not in raw and ("defaults", *loc[:depth]) in lines:
+            return lines[("defaults", *loc[:depth])]
+    return lines.get(("jobs", name))
+
+
+LIST_OF = {
+    "on_push.branches": "branch globs",
+    "on_push.paths": "path globs",
+    "on_push.paths_ignore": "path globs",
+}
+
+
+def _in_catalogue_words(error: Any, field: str | None) -> str:
+    """pydantic's message for one error, said the way the catalogue's reference says it."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required"
+    if kind in ("tuple_type", "list_type", "set_type"):
+        return f"expected a list of {LIST_OF.get(field or '', 'values')}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        if field == "environment":
+            return "expected a mapping of NAME: value"
+        return "expected a mapping of fields"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "expected a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "expected a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "expected true or false"
+    if kind == "string_type":
+        return "expected text"
+    if kind in ("greater_than_equal", "greater_than") and "ge" in ctx:
+        return f"must be at least {ctx['ge']}"
+    if kind in ("less_than_equal", "less_than") and "le" in ctx:
+        return f"must be at most {ctx['le']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "expected")
+    return " ".join(message.split())
 
 
 def _key_lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:

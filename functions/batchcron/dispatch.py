@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from batchcron.catalogue import Catalogue, Job
-from batchcron.models import JobState, Run, Status, bound_text, iso, parse_time, utcnow
+from batchcron.models import JobState, Run, Status, Trigger, bound_text, iso, parse_time, utcnow
 from batchcron.observability import logger
 from batchcron.schedule import slots_between
 from batchcron.store import ALERTS, OUTBOX, ConflictError, RunStore
@@ -125,6 +125,7 @@ class Dispatcher:
         replay_from: datetime | None = None,
         only_job: str | None = None,
         time_left: TimeLeft | None = None,
+        trigger: Trigger = "schedule",
     ) -> TickResult:
         """Run one tick: due slots, then the outbox while `time_left()` (seconds left in the
         invocation) allows. Raises FutureTickError before doing anything for a tick from the
@@ -146,7 +147,8 @@ class Dispatcher:
                 jobs = [self.catalogue.get(only_job)]
             due = self._due(jobs, start, scheduled_time)
             if due:
-                self._run_due(due, scheduled_time, replay=replay_from is not None, result=result)
+                replay = replay_from is not None
+                self._run_due(due, scheduled_time, replay=replay, result=result, trigger=trigger)
         if replay_from is None and only_job is None and not result.unrecorded:
             # The first tick ever starts from now: it only sets the watermark. A slot whose
             # failure could not be recorded keeps it back, so the next tick sees the slot again.
@@ -210,6 +212,7 @@ class Dispatcher:
         *,
         replay: bool,
         result: TickResult,
+        trigger: Trigger = "schedule",
     ) -> None:
         states = self.store.job_states(list(due))
 
@@ -231,7 +234,7 @@ class Dispatcher:
             for slot in slots:
                 request = Request(
                     job=job,
-                    trigger="schedule",
+                    trigger=trigger,
                     run_id=run_name(job.name, slot, precise=False),
                     slot=slot,
                     deadline=slot + timedelta(minutes=job.starting_deadline_minutes),

@@ -25,7 +25,7 @@ from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_
 TAG_JOB = "batchcron:job"
 TAG_TRIGGER = "batchcron:trigger"
 TAG_RUN_ID = "batchcron:run-id"
-TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual", "upstream"})
+TRIGGERS: frozenset[str] = frozenset({"schedule", "push", "manual", "upstream", "backfill"})
 MAX_ATTEMPTS_KEPT = 10  # Batch allows 10 attempts; a forged event may list more
 MAX_REPOSITORY = 150  # owner (39) / name (100) at most on GitHub
 
@@ -39,8 +39,13 @@ STATUS_RANK: dict[Status, int] = {
     Status.RUNNING: 5,
     Status.SUCCEEDED: 9,
     Status.FAILED: 9,
+    Status.CANCELLED: 9,
 }
-BATCH_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+BATCH_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+# The TerminateJob reason `batchcron cancel` gives ("batchcron: cancelled by <user>"): Batch
+# reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
+CANCEL_REASON = "batchcron: cancelled"
 
 # The statusReason AWS Batch documents for a job cancelled by the queue's
 # jobStateTimeLimitActions: "Canceled by JobStateTimeLimit action due to reason: <reason>".
@@ -300,6 +305,11 @@ def stuck_reason(status: Status | str, reason: str | None) -> str | None:
     return reason[match.end() :].strip() or "unknown"
 
 
+def cancelled(reason: str | None) -> bool:
+    """The statusReason of a job `batchcron cancel` terminated."""
+    return bool(reason) and str(reason).startswith(CANCEL_REASON)
+
+
 def explain_stuck(reason: str) -> str:
     return STUCK_REASONS.get(reason.upper(), "AWS Batch could not place it")
 
@@ -309,6 +319,8 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     detail = event.detail
     identity = identify(detail, catalogue)
     status = Status(detail.status)
+    if status == Status.FAILED and cancelled(detail.status_reason):
+        status = Status.CANCELLED
     attempts = [_attempt(attempt) for attempt in detail.attempts]
     finished = len(attempts)  # the ordering counts every attempt; the record keeps the last few
     attempts = attempts[-MAX_ATTEMPTS_KEPT:]

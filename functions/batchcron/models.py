@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Trigger = Literal["schedule", "push", "manual", "upstream"]
+Trigger = Literal["schedule", "push", "manual", "upstream", "backfill"]
 
 
 class Status(StrEnum):
@@ -27,6 +27,7 @@ class Status(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # terminated by `batchcron cancel` (Batch says FAILED)
 
     @property
     def terminal(self) -> bool:
@@ -34,7 +35,14 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.MISSED, Status.SUPERSEDED}
+    {
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.SKIPPED,
+        Status.MISSED,
+        Status.SUPERSEDED,
+    }
 )
 
 

@@ -143,6 +143,7 @@ class Recorder:
             run.job,
             run.run_id,
             failed=failed,
+            neutral=run.status == Status.CANCELLED,
             finished_at=run.stopped_at or iso(self.clock()) or "",
             status=run.status.value,
         )

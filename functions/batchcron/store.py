@@ -378,10 +378,18 @@ class RunStore(DeliveryRecords):
         return _de(response["Attributes"]), True
 
     def settle_outcome(
-        self, job: str, run_id: str, *, failed: bool, finished_at: str, status: str
+        self,
+        job: str,
+        run_id: str,
+        *,
+        failed: bool,
+        finished_at: str,
+        status: str,
+        neutral: bool = False,
     ) -> Settlement:
         """Count a run's terminal status in its job's state, once per run (failure streak,
         last success/failure), and release the overlap guard when the run is the active one.
+        A `neutral` outcome (a cancelled run) leaves the streak and last success/failure alone.
         One UpdateItem when the run is the active one (or was counted already), two otherwise."""
         names = {
             "#job": "job",
@@ -412,13 +420,14 @@ class RunStore(DeliveryRecords):
             "#last_run = :run",
             "#last_status = :status",
             "#last_finished = :at",
-            "#outcome_at = :at",
         ]
-        if failed:
-            sets.append("#failures = if_not_exists(#failures, :zero) + :one")
+        if neutral:
+            del names["#outcome_at"]
+        elif failed:
+            sets += ["#outcome_at = :at", "#failures = if_not_exists(#failures, :zero) + :one"]
             values[":one"] = 1
         else:
-            sets.append("#failures = :zero")
+            sets += ["#outcome_at = :at", "#failures = :zero"]
         # Once per run, and never for a run that finished before the last one counted: a late
         # duplicate of an older run's terminal event must not rewind the streak.
         once = (

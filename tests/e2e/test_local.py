@@ -95,9 +95,9 @@ def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
             for key, value in os.environ.items()
             if not key.startswith(("AWS_", "BATCHCRON_")) and key != "SLACK_WEBHOOK_URL"
         }
-        state = tmp_path / f"state-{len(started)}.json"
-        env.update({"BATCHCRON_LOCAL_STATE": str(state), "PYTHONUNBUFFERED": "1"})
         port, aws_port = free_port(), free_port()
+        state = tmp_path / "state" / f"batchcron-local-{aws_port}.json"
+        env.update({"BATCHCRON_LOCAL_STATE_DIR": str(state.parent), "PYTHONUNBUFFERED": "1"})
         log = tmp_path / f"local-{len(started)}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
@@ -112,6 +112,7 @@ def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
         wait_for(
             "local mode to start",
             lambda: state.exists() or process.poll() is not None,
+            timeout=60,  # start-up takes seconds, more on a busy machine
         )
         assert process.poll() is None, local.output()
         return local
@@ -182,4 +183,93 @@ def test_duration_replays_the_last_day_and_prints_a_summary(
     # those finish; how far that got depends on the machine's load).
     assert text.count("conservation-area-") >= 1 and "SUCCEEDED" in text
     assert "Traceback" not in text
+    # Without -v the console is the runs and the alerts: no metrics JSON, no warnings.
+    assert '"_aws"' not in text and "Warning" not in text and '{"level"' not in text
     assert port_is_free(local.port) and port_is_free(local.aws_port)
+
+
+def test_forbid_holds_for_cli_submits_as_on_aws(start_local: Callable[..., Local]) -> None:
+    # A slow pace: the first run is still going when the second submit arrives.
+    local = start_local("--pace", "5", "--duration", "100")
+    first = local.cli("submit", "parish")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith("submitted ")
+
+    second = local.cli("submit", "parish")
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "skipped" in second.stdout and "still active" in second.stdout
+    statuses = [run["status"] for run in local.runs("parish")]
+    assert statuses.count("SKIPPED") == 1 and len(statuses) == 2
+
+
+def test_aws_cli_clients_see_batch_as_local_mode_plays_it(
+    start_local: Callable[..., Local],
+) -> None:
+    import boto3
+
+    local = start_local("--pace", "5", "--duration", "100")
+    assert local.cli("submit", "parish").returncode == 0
+    [run] = local.runs("parish")
+    batch = boto3.session.Session(
+        aws_access_key_id="x", aws_secret_access_key="x", region_name="eu-west-2"
+    ).client("batch", endpoint_url=f"http://127.0.0.1:{local.aws_port}")
+    [job] = batch.describe_jobs(jobs=[run["batch_job_id"]])["jobs"]
+    # Not moto's instant SUCCEEDED: with --pace 5 the run ends about 25 s after its submit.
+    assert job["status"] in ("SUBMITTED", "RUNNABLE", "STARTING", "RUNNING")
+
+
+def test_endpoint_url_alone_finds_local_mode(
+    start_local: Callable[..., Local], tmp_path: Path
+) -> None:
+    local = start_local("--duration", "100")
+    # No state file where this client looks: everything comes from the endpoint.
+    env = {**local.env, "BATCHCRON_LOCAL_STATE_DIR": str(tmp_path / "elsewhere")}
+    endpoint = f"http://127.0.0.1:{local.aws_port}"
+    result = subprocess.run(
+        [batchcron(), "runs", "--endpoint-url", endpoint],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no runs yet" in result.stderr  # a note: stdout carries only rows
+
+
+def test_two_local_modes_keep_their_own_state(start_local: Callable[..., Local]) -> None:
+    first = start_local("--duration", "100")
+    second = start_local("--duration", "100")
+    assert first.state.exists() and second.state.exists()
+
+    ambiguous = first.cli("runs")
+    assert ambiguous.returncode == 1
+    assert "2 local modes are running" in ambiguous.stderr
+    assert "--endpoint-url" in ambiguous.stderr
+    chosen = first.cli("runs", "--endpoint-url", f"http://127.0.0.1:{second.aws_port}")
+    assert chosen.returncode == 0, chosen.stderr
+
+    # The second one stopping leaves the first one findable with no options.
+    assert second.interrupt() == 0
+    assert not second.state.exists() and first.state.exists()
+    assert first.cli("runs").returncode == 0
+
+
+def test_cancel_records_cancelled_without_alert_and_status_stays_0(
+    start_local: Callable[..., Local],
+) -> None:
+    # A slow pace: the run is still going (about 25 s) when the cancel arrives.
+    local = start_local("--pace", "5", "--duration", "100")
+    submitted = local.cli("submit", "parish")
+    assert submitted.returncode == 0, submitted.stderr
+    [run] = local.runs("parish")
+    cancelled = local.cli("cancel", run["run_id"])
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    wait_for(
+        "the cancelled run",
+        lambda: local.runs("parish")[0]["status"] == "CANCELLED",
+        timeout=60,
+    )
+    status = local.cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "parish failed" not in local.output()  # no failure alert

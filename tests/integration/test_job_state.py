@@ -443,6 +443,33 @@ def test_stuck_in_runnable_cancellation_alerts_as_stuck(world: World, slack: Fak
     assert world.run("parish", "parish-20260101T000000").alert.kind == "stuck"  # type: ignore[union-attr]
 
 
+def test_a_cancelled_run_is_cancelled_without_alert_or_streak(
+    world: World, slack: FakeSlack
+) -> None:
+    # Given a failure streak of one and a running run
+    world.claim("parish", "parish-20260101T000000", active=False)
+    world.record(lifecycle("FAILED", run_id="parish-20260101T000000", job_id="job-1")[-1])
+    world.claim("parish", "parish-20260102T000000")
+    world.record(batch_event("RUNNING", 0, run_id="parish-20260102T000000", job_id="job-2"))
+    # When `batchcron cancel` terminates it: Batch reports FAILED with the terminate reason
+    world.record(
+        batch_event(
+            "FAILED",
+            0,
+            run_id="parish-20260102T000000",
+            job_id="job-2",
+            reason="batchcron: cancelled by alice",
+        )
+    )
+    # Then
+    run = world.run("parish", "parish-20260102T000000")
+    assert run.status == Status.CANCELLED and run.alert is None
+    assert slack.headlines() == [":x: parish failed"]  # the earlier failure only
+    state = world.store.job_state("parish")
+    assert state.consecutive_failures == 1  # neither a failure nor a success
+    assert state.active_run_id is None  # the overlap guard is released
+
+
 def test_no_webhook_configured_skips_alerts_but_records(
     world: World, slack: FakeSlack, aws_env: Any
 ) -> None:

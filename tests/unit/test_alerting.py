@@ -292,3 +292,8 @@ def test_foreign_job_message_without_catalogue_entry() -> None:
 
     assert sent["text"] == ":x: adhoc failed"
     assert "Repository" not in texts(sent)
+
+
+def test_a_cancelled_run_sends_no_alert() -> None:
+    assert outcome_alert(Status.CANCELLED, Notify(), 0) is None
+    assert outcome_alert(Status.CANCELLED, Notify(), 3) is None  # nor a recovery

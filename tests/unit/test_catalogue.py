@@ -183,3 +183,129 @@ def test_jobs_file_env_overrides_the_path(tmp_path, monkeypatch) -> None:  # typ
     path.write_text("jobs:\n  solo:\n    repository: a/solo\n")
     monkeypatch.setenv("JOBS_FILE", str(path))
     assert list(load_catalogue().jobs) == ["solo"]
+
+
+# --- duplicate keys, error wording and order, size limits ---------------------------------------
+
+
+def messages(text: str) -> list[str]:
+    with pytest.raises(CatalogueError) as caught:
+        parse(text)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_job_defined_twice_is_an_error_naming_both_lines() -> None:
+    found = messages(
+        """
+        jobs:
+          parish:
+            repository: a/first
+          other:
+            repository: a/other
+          parish:
+            repository: a/second
+        """
+    )
+    assert found == ["line 7: job 'parish': defined twice (lines 3 and 7)"]
+
+
+def test_any_duplicate_key_is_an_error() -> None:
+    found = messages(
+        """
+        defaults:
+          timezone: UTC
+          timezone: Europe/London
+        jobs:
+          parish:
+            repository: a/b
+            schedule: "@daily"
+            schedule: "@hourly"
+        """
+    )
+    assert found == [
+        "line 4: catalogue, field 'defaults.timezone': given twice (lines 3 and 4)",
+        "line 9: job 'parish', field 'schedule': given twice (lines 8 and 9)",
+    ]
+
+
+def test_every_error_in_line_order_one_line_each() -> None:
+    found = messages(
+        """
+        jobs:
+          zz-last:
+            repository: a/b
+            environment:
+              API_TOKEN: x
+              PLAIN: ok
+              DB_PASSWORD: y
+              AWS_SECRET: z
+          aa-first:
+            repository: nope
+        """
+    )
+    assert [line.split(":", 1)[0] for line in found] == [
+        "line 6",
+        "line 8",
+        "line 9",
+        "line 11",
+    ]
+    assert all("\n" not in line for line in found)
+    assert "API_TOKEN looks like a secret" in found[0]
+    assert "AWS_SECRET looks like a secret" in found[2]
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens() -> None:
+    found = messages(
+        """\
+        jobs:
+          parish:
+            repository: a/b
+            schedule: "0 0 * * *
+          other:
+            repository: a/c
+            script: pipeline
+        """
+    )
+    assert found == [
+        "line 4: catalogue: not valid YAML: a quoted value is not closed (a missing ' or \")"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("on_push:\n      branches: main", "on_push.branches': expected a list of branch globs"),
+        ("attempts: many", "attempts': expected a whole number"),
+        ("enabled: maybe", "enabled': expected true or false"),
+        ("timeout_minutes: 0", "timeout_minutes': must be at least 1"),
+        ("environment: [A]", "environment': expected a mapping of NAME: value"),
+        ("concurrency: never", "concurrency': expected 'forbid', 'allow', 'replace' or 'queue'"),
+    ],
+)
+def test_errors_are_in_the_catalogues_words(body: str, message: str) -> None:
+    [found] = messages(f"jobs:\n  my-job:\n    repository: a/b\n    {body}\n")
+    assert found.endswith(message), found
+    assert "Input should be" not in found
+
+
+def test_a_catalogue_over_the_job_limit_is_refused_with_one_error() -> None:
+    from batchcron.catalogue import MAX_JOBS
+
+    body = "".join(f"  job-{i}:\n    repository: a/b\n" for i in range(MAX_JOBS + 1))
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue("jobs:\n" + body)
+    [problem] = caught.value.problems
+    assert (
+        str(problem)
+        == f"line 1: catalogue, field 'jobs': {MAX_JOBS + 1:,} jobs; the limit is {MAX_JOBS:,}"
+    )
+
+
+def test_a_catalogue_over_the_byte_limit_is_refused_before_parsing() -> None:
+    from batchcron.catalogue import MAX_BYTES
+
+    text = "jobs:\n  a:\n    repository: a/b\n" + "#" * MAX_BYTES
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(text)
+    [problem] = caught.value.problems
+    assert f"the limit is {MAX_BYTES:,}" in str(problem)

@@ -293,3 +293,12 @@ def test_a_runnable_job_with_a_capacity_reason_is_not_yet_stuck() -> None:
         stuck_reason(Status.RUNNABLE, "Canceled by JobStateTimeLimit action due to reason: X")
         is None
     )
+
+
+def test_a_job_batchcron_cancelled_is_recorded_cancelled() -> None:
+    cancelled = change(batch_event("FAILED", 1, reason="batchcron: cancelled by alice"))
+    assert cancelled.status == Status.CANCELLED and cancelled.terminal
+    assert cancelled.fields["status"] == "CANCELLED"
+    assert cancelled.fields["reason"] == "batchcron: cancelled by alice"
+    # Any other reason for a FAILED job stays a failure.
+    assert change(batch_event("FAILED", 1, reason="Job terminated")).status == Status.FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,18 @@ def test_ticks_land_on_real_minutes() -> None:
 # --- the event synthesizer -----------------------------------------------------------------------
 
 
+@pytest.fixture
+def aws_env(aws_env: Any) -> Iterator[Any]:
+    """moto under local mode's hold: submitted jobs stay SUBMITTED until played."""
+    from batchcron.local import played
+
+    played.install()
+    try:
+        yield aws_env
+    finally:
+        played.uninstall()
+
+
 def submit(aws_env: Any, job: str = "parish") -> str:
     from batchcron.catalogue import load_catalogue
     from batchcron.submit import Request
@@ -178,33 +191,50 @@ def test_a_terminated_job_ends_failed_with_its_reason(aws_env: Any) -> None:
     assert events[-1]["detail"]["statusReason"] == "batchcron: cancelled by me"
 
 
-def test_the_handlers_see_a_job_as_local_mode_plays_it(aws_env: Any) -> None:
-    from batchcron import aws
+def test_every_client_sees_a_job_as_local_mode_plays_it(aws_env: Any) -> None:
     from batchcron.batch import Batch
 
     job_id = submit(aws_env)
     synth = synthesizer(aws_env, lambda event: None, {})
-    aws.on_event("after-call.batch.DescribeJobs", synth.overlay)
-    batch = Batch()  # the handlers' adapter, on batchcron's own clients
+    other = boto3.client("batch")  # any client, not one batchcron made
 
-    # moto finished the job at once; local mode has not started playing it yet
-    assert batch.describe([job_id])[job_id]["status"] == "SUBMITTED"
+    def status() -> str:
+        [described] = other.describe_jobs(jobs=[job_id])["jobs"]
+        return str(described["status"])
+
+    # moto would have finished the job at once; local mode has not started playing it yet
+    assert status() == "SUBMITTED"
     synth.step(now=0)
     synth.step(now=1)
-    assert batch.describe([job_id])[job_id]["status"] == "RUNNABLE"
+    assert status() == "RUNNABLE"
+    assert Batch().describe([job_id])[job_id]["status"] == "RUNNABLE"  # the handlers' adapter
+    listed = other.list_jobs(jobQueue=aws_env.job_queue, jobStatus="RUNNABLE")["jobSummaryList"]
+    assert [job["jobId"] for job in listed] == [job_id]
     play(synth)
-    assert batch.describe([job_id])[job_id]["status"] == "SUCCEEDED"
+    [done] = other.describe_jobs(jobs=[job_id])["jobs"]
+    assert done["status"] == "SUCCEEDED"
+    assert done["attempts"][0]["container"]["exitCode"] == 0
+
+
+def test_the_hold_ends_with_local_mode(aws_env: Any) -> None:
+    from batchcron.local import played
+
+    played.uninstall()
+    try:
+        job_id = submit(aws_env)
+        [described] = boto3.client("batch").describe_jobs(jobs=[job_id])["jobs"]
+        assert described["status"] == "SUCCEEDED"  # moto's own behaviour again
+    finally:
+        played.install()
 
 
 def test_forbid_holds_back_a_run_while_local_mode_plays_the_previous_one(aws_env: Any) -> None:
-    from batchcron import aws
     from batchcron.catalogue import load_catalogue
     from batchcron.submit import Request
     from batchcron.wiring import submitter
 
     submit(aws_env)
     synth = synthesizer(aws_env, lambda event: None, {})
-    aws.on_event("after-call.batch.DescribeJobs", synth.overlay)
     synth.step(now=0)
     synth.step(now=1)  # the first run is RUNNABLE
 
@@ -240,14 +270,30 @@ def test_synthesized_events_are_recorded_by_the_real_job_state_handler(
 def test_state_file_of_a_dead_process_is_ignored(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from batchcron.local.state import LocalState, read_state, remove_state
+    from batchcron.local.state import LocalState, remove_state, running_states
 
-    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path))
     state = LocalState(os.getpid(), "http://127.0.0.1:5000", "eu-west-2", "u", "s", {})
     state.write()
-    assert read_state() == state
-    remove_state(os.getpid())
-    assert read_state() is None
+    assert running_states() == [state]
+    remove_state(state)
+    assert running_states() == []
 
     LocalState(2**22 + 12345, "http://127.0.0.1:5000", "eu-west-2", "u", "s", {}).write()
-    assert read_state() is None
+    assert running_states() == []
+
+
+def test_each_local_mode_has_its_own_state_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from batchcron.local.state import LocalState, remove_state, running_states
+
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path))
+    first = LocalState(os.getpid(), "http://127.0.0.1:5300", "eu-west-2", "u", "s", {})
+    second = LocalState(os.getppid(), "http://127.0.0.1:5000", "eu-west-2", "u", "s", {})
+    first.write()
+    second.write()
+    assert running_states() == [second, first]  # by port
+    # The second one stopping leaves the first one findable.
+    remove_state(second)
+    assert running_states() == [first]

@@ -39,9 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = explain(exc)
         if message is None:
             raise
+        from rich.text import Text
+
         from batchcron.cli import output
 
-        output.err().print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        # The message quotes what the user typed: print it as text, never as rich markup.
+        output.err().print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
         return 1
     return result if isinstance(result, int) else 0
 

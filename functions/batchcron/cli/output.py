@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -20,6 +22,7 @@ from batchcron.models import Run, Status, parse_time
 STYLES = {
     Status.SUCCEEDED: "green",
     Status.FAILED: "bold red",
+    Status.CANCELLED: "yellow",
     Status.SUBMIT_FAILED: "bold red",
     Status.MISSED: "red",
     Status.SKIPPED: "yellow",
@@ -35,15 +38,20 @@ STYLES = {
 FAILED_STATUSES = frozenset({Status.FAILED, Status.SUBMIT_FAILED})
 
 
+def _width(stream: Any) -> int | None:
+    # Off a terminal (and without COLUMNS), keep lines whole for grep and tests instead of
+    # wrapping at 80; listings there are tab-separated anyway (cli/tables.py).
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 220
+
+
 @cache
 def out() -> Console:
-    # Off a terminal, keep rows on one line for grep and tests instead of wrapping at 80.
-    return Console(width=None if sys.stdout.isatty() else 220, highlight=False)
+    return Console(width=_width(sys.stdout), highlight=False)
 
 
 @cache
 def err() -> Console:
-    return Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 220)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def reset() -> None:
@@ -61,14 +69,42 @@ def status_text(status: str | Status | None) -> Text:
     return Text(str(status), style=style)
 
 
+_local_time = False
+
+
+def use_local_time(local: bool) -> None:
+    """`--local`: show times in this terminal's zone instead of UTC."""
+    global _local_time
+    _local_time = local
+
+
 def when(text: str | None) -> str:
-    """An ISO time as `yyyy-mm-dd HH:MM:SSZ` (UTC), or '-'."""
+    """An ISO time to the second: `yyyy-mm-dd HH:MM:SSZ` (UTC), or in the terminal's zone
+    with its abbreviation after `--local`; '-' for none."""
     if not text:
         return "-"
     try:
-        return parse_time(text).strftime("%Y-%m-%d %H:%M:%SZ")
+        moment = parse_time(text)
     except ValueError:
         return text
+    if _local_time:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def shown_path(path: Path) -> str:
+    """A path as the reader would type it: relative to here when it is below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)
+
+
+def note(message: str) -> None:
+    """A line about a listing (a count, a hint): with the table on a terminal, on stderr when
+    stdout is a pipe, so the pipe carries only rows."""
+    console = out() if out().is_terminal else err()
+    console.print(message, soft_wrap=True)
 
 
 def duration(seconds: float | None) -> str:

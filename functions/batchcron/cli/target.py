@@ -1,17 +1,18 @@
 """Which batchcron the CLI talks to: a deployed stack, local mode, or the environment.
 
 Order: `--stack NAME` (or BATCHCRON_STACK) reads the stack's outputs; `--endpoint-url` (or
-AWS_ENDPOINT_URL) is local mode; otherwise a running `batchcron local` (found through its state
-file) or, last, the functions' own variables (RUNS_TABLE, JOB_QUEUE, ...) already set.
+AWS_ENDPOINT_URL) is local mode at that endpoint (its state file, else the state it keeps in the
+embedded AWS); otherwise the one running `batchcron local` (found through its state file) or,
+last, the functions' own variables (RUNS_TABLE, JOB_QUEUE, ...) already set.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from batchcron.local.state import LocalState, read_state
+from batchcron.local.state import LocalState, parse_state, running_states, same_endpoint
 
 # Stack output -> the functions' environment variable.
 OUTPUTS = {
@@ -66,25 +67,68 @@ def resolve(options: TargetOptions) -> Target:
     if options.stack:
         return _from_stack(options)
     endpoint = options.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    state = read_state()
+    running = running_states()
     if endpoint:
-        if state is not None and _same_endpoint(state.endpoint_url, endpoint):
+        state = next((s for s in running if same_endpoint(s.endpoint_url, endpoint)), None)
+        if state is not None:
             return _from_local(state)
         if all(os.environ.get(name) for name in FUNCTION_VARIABLES):
             return _from_env(options, endpoint)
+        state = _ask_endpoint(endpoint, options.region)
+        if state is not None:
+            return _from_local(state)
         raise TargetError(
-            f"nothing at {endpoint} looks like batchcron local mode (no running `batchcron "
-            "local` uses it): start one with `make run`, or set RUNS_TABLE, JOB_QUEUE and "
-            "JOB_DEFINITION"
+            f"nothing at {endpoint} looks like batchcron local mode (it keeps no local-mode "
+            "state): start one with `make run`, or set RUNS_TABLE, JOB_QUEUE and JOB_DEFINITION"
         )
-    if state is not None:
-        return _from_local(state)
+    if len(running) == 1:
+        return _from_local(running[0])
+    if len(running) > 1:
+        endpoints = ", ".join(state.endpoint_url for state in running)
+        raise TargetError(
+            f"{len(running)} local modes are running ({endpoints}): "
+            "pick one with --endpoint-url URL"
+        )
     if all(os.environ.get(name) for name in FUNCTION_VARIABLES):
         return _from_env(options, None)
     raise TargetError(
         "no batchcron to talk to: start local mode with `make run` (or `batchcron local`), "
         "or name a deployed stack with --stack NAME"
     )
+
+
+def _ask_endpoint(endpoint: str, region: str | None) -> LocalState | None:
+    """The state a local mode keeps in its embedded AWS at `endpoint`, or None."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from batchcron.local.state import STATE_SECRET
+
+    regions = [region, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")]
+    tried: list[str] = []
+    for name in [*regions, "eu-west-2"]:
+        if not name or name in tried:
+            continue
+        tried.append(name)
+        client = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=name
+        ).client(
+            "secretsmanager",
+            endpoint_url=endpoint,
+            config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),
+        )
+        try:
+            text = client.get_secret_value(SecretId=STATE_SECRET)["SecretString"]
+        except ClientError:
+            continue
+        except BotoCoreError as exc:
+            raise TargetError(f"cannot reach {endpoint}: {exc}") from None
+        state = parse_state(str(text))
+        if state is not None:
+            # Reached through the address the user gave, whatever local mode calls itself.
+            return replace(state, endpoint_url=endpoint.rstrip("/"))
+    return None
 
 
 def activate(target: Target, options: TargetOptions) -> None:
@@ -110,13 +154,6 @@ def activate(target: Target, options: TargetOptions) -> None:
     settings.cache_clear()
     aws.reset()
     secrets.reset()
-
-
-def _same_endpoint(a: str, b: str) -> bool:
-    def norm(url: str) -> str:
-        return url.rstrip("/").replace("://localhost", "://127.0.0.1")
-
-    return norm(a) == norm(b)
 
 
 def _from_local(state: LocalState) -> Target:

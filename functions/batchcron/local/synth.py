@@ -1,11 +1,12 @@
 """Batch state-change events for local mode.
 
-moto's simple Batch backend finishes every job the moment it is submitted and emits no events.
-This watches the local job queue, decides each job's outcome (`--fail JOB[:N]`), and delivers
-RUNNABLE, STARTING, RUNNING and SUCCEEDED/FAILED events in the real EventBridge shape to the
-job-state handler, a few seconds apart, writing the attempt's log lines to CloudWatch Logs
-(moto) so `batchcron logs` shows them. A job terminated meanwhile (`batchcron cancel`) ends
-FAILED with the reason given.
+moto emits no Batch events, and local mode holds every submitted job at SUBMITTED
+(`local/played.py`). This watches the local job queue, decides each job's outcome
+(`--fail JOB[:N]`), moves the job in moto's backend through RUNNABLE, STARTING, RUNNING and
+SUCCEEDED/FAILED, a few seconds apart, and delivers each change in the real EventBridge shape to
+the job-state handler, writing the attempt's log lines to CloudWatch Logs (moto) so
+`batchcron logs` shows them. A job terminated meanwhile (`batchcron cancel`) ends FAILED with the
+reason given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from batchcron.local.played import Played, PlayedBatch
 
 STEPS = ("RUNNABLE", "STARTING", "RUNNING")
 RUN_STEPS = 2  # paces spent RUNNING
@@ -43,7 +46,6 @@ class Plan:
     started_ms: int | None = None
     log_stream: str | None = None
     cancelled: str | None = None
-    baseline_reason: str | None = None  # moto's statusReason when first seen
 
 
 class FailurePlan:
@@ -77,6 +79,7 @@ class Synthesizer:
         log_group: str | None,
         logs: Any | None,
         region: str,
+        played: PlayedBatch | None = None,
         pace: float = 1.0,
         report: Report = print,
         poll: float = 0.2,
@@ -88,6 +91,7 @@ class Synthesizer:
         self.log_group = log_group
         self.logs = logs
         self.region = region
+        self.played = played or PlayedBatch(region)
         self.pace = pace
         self.report = report
         self.poll = poll
@@ -127,29 +131,9 @@ class Synthesizer:
     def busy(self) -> bool:
         return bool(self.plans)
 
-    def status_of(self, job_id: str) -> str | None:
-        """The status local mode is playing for `job_id`; None once it has ended (moto's own
-        answer, finished, is then the right one)."""
-        plan = self.plans.get(job_id)
-        if plan is not None:
-            return plan.steps[plan.step - 1] if plan.step else "SUBMITTED"
-        return None if job_id in self.seen else "SUBMITTED"
-
-    def overlay(self, parsed: dict[str, Any], **_: Any) -> None:
-        """botocore `after-call.batch.DescribeJobs` hook for the handlers' clients: report jobs
-        as local mode plays them, not as moto's simple backend has them (finished the moment
-        they are submitted), so the overlap guard (`concurrency: forbid`) sees a run still
-        going, as it would on AWS."""
-        for job in parsed.get("jobs", []):
-            status = self.status_of(str(job.get("jobId", "")))
-            if status is not None:
-                job["status"] = status
-
     def _discover(self, now: float) -> None:
-        ids: list[str] = []
-        for status in ("SUCCEEDED", "FAILED"):
-            response = self.batch.list_jobs(jobQueue=self.queue, jobStatus=status)
-            ids += [j["jobId"] for j in response.get("jobSummaryList", [])]
+        response = self.batch.list_jobs(jobQueue=self.queue, jobStatus="SUBMITTED")
+        ids = [j["jobId"] for j in response.get("jobSummaryList", [])]
         fresh = [job_id for job_id in ids if job_id not in self.seen]
         if not fresh:
             return
@@ -167,21 +151,19 @@ class Synthesizer:
                 due=now + self.pace,
             )
             plan.steps[-1] = "FAILED" if plan.fail else "SUCCEEDED"
-            # moto records a terminate's reason without changing the status: a reason that
-            # appears later is a cancellation.
-            plan.baseline_reason = plan.described.pop("statusReason", None)
             self.plans[job_id] = plan
 
     def _advance(self, plan: Plan, now: float) -> None:
         status = plan.steps[plan.step]
         if plan.cancelled is None:
-            reason = self._terminated(plan.job_id)
-            if reason and reason != plan.baseline_reason:
+            reason = self.played.terminated(plan.job_id)
+            if reason:
                 plan.cancelled = reason
                 plan.fail = True
                 plan.steps = [*plan.steps[: plan.step], "FAILED"]
                 status = "FAILED"
         event = self._event(plan, status)
+        self.played.set(plan.job_id, _played(event["detail"]))
         try:
             self.deliver(event)
         except Exception as exc:
@@ -200,11 +182,6 @@ class Synthesizer:
             del self.plans[plan.job_id]
             return
         plan.due = now + self.pace * (RUN_STEPS if status == "RUNNING" else 1)
-
-    def _terminated(self, job_id: str) -> str | None:
-        jobs = self.batch.describe_jobs(jobs=[job_id]).get("jobs", [])
-        reason = jobs[0].get("statusReason") if jobs else None
-        return str(reason) if reason else None
 
     # --- the event ----------------------------------------------------------------------------
     def _event(self, plan: Plan, status: str) -> dict[str, Any]:
@@ -282,6 +259,22 @@ class Synthesizer:
             self.logs.write(self.log_group, plan.log_stream, log_lines(plan, status, exit_code))
         except Exception as exc:  # logs are a nicety; the state change matters
             self.report(f"could not write local log lines: {type(exc).__name__}: {exc}")
+
+
+def _played(detail: dict[str, Any]) -> Played:
+    """What moto's backend should now report for the job the event describes."""
+    attempts = detail.get("attempts") or []
+    status = str(detail["status"])
+    terminal = status in ("SUCCEEDED", "FAILED")
+    return Played(
+        status=status,
+        started_ms=detail.get("startedAt"),
+        stopped_ms=detail.get("stoppedAt") if terminal else None,
+        exit_code=(detail.get("container") or {}).get("exitCode") if terminal else None,
+        reason=detail.get("statusReason"),
+        log_stream=(detail.get("container") or {}).get("logStreamName"),
+        attempt=attempts[-1] if attempts else None,
+    )
 
 
 def log_lines(plan: Plan, status: str, exit_code: int | None) -> list[tuple[int, str]]:

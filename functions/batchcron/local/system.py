@@ -56,9 +56,9 @@ class LocalSystem:
         from batchcron.wiring import store
 
         runs_store = store()
-        deadline = (
-            self.started + self.options.duration if self.options.duration is not None else None
-        )
+        # --duration counts from when everything is up (start-up is slow on a busy machine).
+        up = time.monotonic()
+        deadline = up + self.options.duration if self.options.duration is not None else None
         while not self.stop_event.wait(0.25):
             try:
                 self.view.update(runs_store.recent_runs(limit=50))
@@ -71,6 +71,7 @@ class LocalSystem:
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from batchcron.local import played
         from batchcron.local.http import slack_sink, webhook_server
 
         options = self.options
@@ -78,6 +79,8 @@ class LocalSystem:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _require_free(options.aws_port, "--aws-port")
         _require_free(options.port, "--port")
+        played.install()
+        self._cleanup.append(played.uninstall)
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=options.aws_port, verbose=False)
         moto.start()
         self._cleanup.append(lambda: _stop_moto(moto))
@@ -120,6 +123,12 @@ class LocalSystem:
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
         env.setdefault("POWERTOOLS_SERVICE_NAME", "batchcron-local")
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        if not self.options.verbose:
+            # The console shows the live table and alerts; Powertools' metrics chatter is not
+            # for it (the handlers add no metric on some paths, and say so).
+            import warnings
+
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
         env["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.options.verbose else "WARNING"
         from batchcron.observability import logger
 
@@ -147,7 +156,11 @@ class LocalSystem:
         return provisioned
 
     def _write_state(self) -> None:
-        from batchcron.local.state import LocalState, remove_state
+        """This instance's state file (by port), and the same state inside the embedded AWS so
+        `--endpoint-url` alone finds the rest."""
+        import boto3
+
+        from batchcron.local.state import STATE_SECRET, LocalState, remove_state
 
         state = LocalState(
             pid=os.getpid(),
@@ -157,8 +170,10 @@ class LocalSystem:
             webhook_secret=self.options.webhook_secret,
             environment=self.provisioned.environment(),
         )
+        secrets = boto3.session.Session(region_name=self.region).client("secretsmanager")
+        secrets.create_secret(Name=STATE_SECRET, SecretString=state.to_json())
         self.state_file = state.write()
-        self._cleanup.append(lambda: remove_state(os.getpid()))
+        self._cleanup.append(lambda: remove_state(state))
 
     def _start_workers(self) -> None:
         import boto3
@@ -179,9 +194,6 @@ class LocalSystem:
             pace=self.options.pace,
             report=self.view.say,
         )
-        from batchcron import aws
-
-        aws.on_event("after-call.batch.DescribeJobs", self.synth.overlay)
         self.synth.start()
         self._cleanup.append(self.synth.stop)
         self.ticker = Ticker(
@@ -212,6 +224,7 @@ class LocalSystem:
     # --- output ----------------------------------------------------------------------------------
     def banner(self) -> None:
         from batchcron.catalogue import jobs_file, load_catalogue
+        from batchcron.cli import output
 
         catalogue = load_catalogue()
         scheduled = len(catalogue.scheduled())
@@ -228,7 +241,11 @@ class LocalSystem:
             ("Webhook", f"{self.webhook_url}  secret: {options.webhook_secret}"),
             ("Slack", self.slack_label),
             ("Runs table", self.provisioned.runs_table),
-            ("Catalogue", f"{jobs_file()} ({len(catalogue.jobs)} jobs, {scheduled} scheduled)"),
+            (
+                "Catalogue",
+                f"{output.shown_path(jobs_file())} "
+                f"({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
+            ),
             ("Ticks", ticks),
             ("State file", str(self.state_file)),
         ]

@@ -1,0 +1,178 @@
+"""Catalogue commands: `jobs` (the catalogue in words) and `validate`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchcron.cli import output
+from batchcron.cli.app import cli, connect, output_options, target_options
+from batchcron.cli.tables import Cell, Column, Mode, render
+from batchcron.cli.target import TargetError, TargetOptions
+
+JOB_COLUMNS = (
+    Column("JOB"),
+    Column("REPOSITORY", priority=3),
+    Column("SCRIPT", priority=6, free_text=True),
+    Column("SCHEDULE"),
+    Column("TIME ZONE", priority=4),
+    Column("NEXT RUN", priority=1),
+    Column("ON PUSH", priority=5),
+    Column("AFTER", priority=2, free_text=True),
+    Column("PAUSED", priority=2),
+)
+
+
+@cli.command()
+@click.argument("job", required=False)
+@output_options
+@target_options
+def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
+    """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
+    With JOB: that job's every field, defaults applied."""
+    from batchcron.catalogue import load_catalogue
+    from batchcron.cli.graph import after_text
+
+    catalogue = load_catalogue()
+    chosen = [catalogue.get(job)] if job else list(catalogue.jobs.values())
+    paused: dict[str, bool] | None = None
+    states: dict[str, Any] | None = None
+    try:
+        connect(target)
+        from batchcron.wiring import store
+
+        # Upstream jobs too: what an `after:` job waits for is in their states.
+        names = {entry.name for entry in chosen}
+        names.update(up for entry in chosen if entry.after for up in entry.after.jobs)
+        states = store().job_states(sorted(names))
+        paused = {name: state.paused for name, state in states.items()}
+    except TargetError:
+        paused = None
+    rows = [job_row(entry, paused, states) for entry in chosen]
+    if job:
+        return _one_job(chosen[0], rows[0], mode)
+    if mode == "json":
+        output.print_json(rows)
+        return 0
+    cells: list[list[Cell]] = []
+    for row in rows:
+        schedule = f"{row['schedule_text']} ({row['schedule']})" if row["schedule"] else "-"
+        if not row["enabled"]:
+            schedule += " [disabled]"
+        cells.append(
+            [
+                row["job"],
+                row["repository"],
+                row["script"],
+                schedule,
+                row["timezone"],
+                row["next_run_local"] or "-",
+                ", ".join(row["on_push"]) if row["on_push"] else "-",
+                after_text(row["after"], row["paused"]),
+                "?" if row["paused"] is None else ("yes" if row["paused"] else "no"),
+            ]
+        )
+    render(JOB_COLUMNS, cells, mode=mode)
+    if paused is None:
+        output.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
+    return 0
+
+
+def job_row(
+    job: Any, paused: dict[str, bool] | None, states: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    from batchcron.cli.graph import after_info
+    from batchcron.schedule import next_slot, zone
+
+    now = datetime.now(UTC)
+    upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
+    upcoming = upcoming if job.enabled else None
+    return {
+        "job": job.name,
+        "repository": job.repository,
+        "script": job.script,
+        "schedule": job.schedule,
+        "schedule_text": describe_schedule(job.schedule)
+        if job.schedule or not job.after
+        else "after upstream jobs",
+        "timezone": job.timezone,
+        "next_run": upcoming.isoformat() if upcoming else None,
+        "next_run_local": upcoming.astimezone(zone(job.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        if upcoming
+        else None,
+        "on_push": list(job.on_push.branches) if job.on_push else None,
+        "enabled": job.enabled,
+        "paused": paused.get(job.name) if paused is not None else None,
+        "after": after_info(job, states, now),
+    }
+
+
+def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
+    """Every field of one job as the catalogue resolves it (defaults applied)."""
+    resolved = job.model_dump(mode="json")
+    if mode == "json":
+        output.print_json({**resolved, **row})
+        return 0
+    if mode == "name":
+        output.out().print(job.name, markup=False)
+        return 0
+    console = output.out()
+    schedule = (
+        f"{row['schedule_text']} ({row['schedule']}, {job.timezone})" if job.schedule else "-"
+    )
+    lines = [
+        ("schedule", schedule),
+        ("next run", row["next_run_local"] or "-"),
+        ("paused", "?" if row["paused"] is None else ("yes" if row["paused"] else "no")),
+    ]
+    lines += [(key, _value(value)) for key, value in resolved.items() if key != "name"]
+    console.print(f"[bold]{job.name}[/]")
+    for key, value in lines:
+        console.print(f"  {key + ':':<27} {value}", markup=False, soft_wrap=True)
+    return 0
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def describe_schedule(expr: str | None) -> str:
+    if not expr:
+        return "push/manual only"
+    try:
+        from cron_descriptor import ExpressionDescriptor, Options
+
+        options = Options()
+        options.use_24hour_time_format = True
+        return str(ExpressionDescriptor(expr, options).get_description())
+    except Exception:  # a description is a nicety; the expression itself was validated
+        return expr
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path | None) -> int:
+    """Check a catalogue (default: JOBS_FILE or functions/jobs.yaml); every error, then exit 1."""
+    from batchcron.catalogue import CatalogueError, jobs_file, load_catalogue
+
+    path = file or jobs_file()
+    try:
+        catalogue = load_catalogue(path)
+    except CatalogueError as exc:
+        console = output.err()
+        shown = output.shown_path(path)
+        console.print(f"{shown}: {len(exc.problems)} error(s)", style="bold red", markup=False)
+        for problem in exc.problems:
+            console.print(f"  {exc.source}: {problem}", soft_wrap=True, markup=False)
+        return 1
+    output.out().print(
+        f"{output.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
+    )
+    return 0

@@ -1,0 +1,364 @@
+"""Run commands: `submit` a run; read `runs`, `status` and one run (`show`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.text import Text
+
+from batchcron.cli import output
+from batchcron.cli.app import (
+    UsageError,
+    cli,
+    connect,
+    find_run,
+    output_options,
+    parse_since,
+    target_options,
+    watch_option,
+    watching,
+)
+from batchcron.cli.tables import Cell, Column, Mode, render
+from batchcron.cli.target import TargetOptions
+
+
+@cli.command()
+@click.argument("job")
+@click.option("--ref", help="Git ref (branch, tag or sha) to build; default: the default branch.")
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Extra container environment for this run (repeatable; secret-like names refused).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
+@target_options
+def submit(
+    target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
+) -> int:
+    """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
+    from batchcron.catalogue import env_name_problem, load_catalogue
+    from batchcron.submit import Request, run_name
+
+    entry = load_catalogue().get(job)
+    if not entry.enabled:
+        raise UsageError(f"job {job!r} is disabled in the catalogue (enabled: false)")
+    extra: dict[str, str] = {}
+    for item in env:
+        name, equals, value = item.partition("=")
+        problem = env_name_problem(name) if equals else "expected NAME=VALUE"
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem}", param_hint="'--env'")
+        extra[name] = value
+    if extra and entry.concurrency == "queue":
+        raise click.BadParameter(
+            f"{job} has concurrency: queue, and a queued run starts later with the catalogue's "
+            "environment",
+            param_hint="'--env'",
+        )
+    if extra:
+        entry = entry.model_copy(update={"environment": {**entry.environment, **extra}})
+    connect(target)
+    from batchcron.wiring import store, submitter
+
+    if store().job_state(job).paused:
+        output.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
+    now = datetime.now(UTC)
+    request = Request(
+        job=entry, trigger="manual", run_id=run_name(job, now, precise=True), git_ref=ref
+    )
+    outcome = submitter().trigger(request)
+    console = output.out()
+    if outcome.action == "submitted":
+        console.print(f"submitted {outcome.run_id} (Batch job {outcome.batch_job_id})")
+    elif outcome.action == "queued":
+        console.print(f"queued {outcome.run_id}: {outcome.reason}")
+    else:
+        console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
+        return 1
+    return wait_for_run(job, outcome.run_id) if wait else 0
+
+
+WAIT_SECONDS = 3.0
+
+
+def wait_for_run(job: str, run_id: str) -> int:
+    """Print each status the run reaches until it ends: 0 if it succeeded, else 1."""
+    from batchcron.models import Status
+    from batchcron.wiring import store
+
+    console = output.out()
+    seen: str | None = None
+    while True:
+        run = store().get_run(job, run_id)
+        if run is not None and run.status.value != seen:
+            seen = run.status.value
+            stamp = output.when(datetime.now(UTC).isoformat())
+            console.print(Text.assemble(stamp, "  ", output.status_text(run.status)))
+        if run is not None and run.status.terminal:
+            exit_text = "" if run.exit_code is None else f" (exit code {run.exit_code})"
+            output.note(f"{run_id} ended {run.status.value}{exit_text}")
+            return 0 if run.status == Status.SUCCEEDED else 1
+        time.sleep(WAIT_SECONDS)
+
+
+RUN_COLUMNS = (
+    Column("RUN"),
+    Column("JOB", priority=4),
+    Column("TRIGGER", priority=3),
+    Column("STATUS"),
+    Column("CREATED", priority=2),
+    Column("DURATION", priority=5),
+    Column("EXIT", priority=1),
+    Column("REASON", priority=6, free_text=True),
+    Column("BATCH JOB", wide=True),
+    Column("REF", wide=True),
+)
+
+
+def run_row(run: Any) -> list[Cell]:
+    return [
+        run.run_id,
+        run.job,
+        run.trigger,
+        output.status_text(run.status),
+        output.when(run.created_at),
+        output.duration(output.run_duration(run)),
+        "-" if run.exit_code is None else str(run.exit_code),
+        "" if run.status == "SUCCEEDED" else (run.reason or ""),
+        run.batch_job_id or "-",
+        run.git_ref or "-",
+    ]
+
+
+@cli.command()
+@click.argument("job", required=False)
+@click.option("--status", "status_filter", help="Only runs with this status (e.g. FAILED).")
+@click.option("--since", help="Only runs created since: an age (90m, 2h, 7d) or an ISO time.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@watch_option
+@output_options
+@target_options
+def runs(
+    target: TargetOptions,
+    job: str | None,
+    status_filter: str | None,
+    since: str | None,
+    limit: int,
+    watch: bool,
+    mode: Mode,
+) -> int:
+    """Run history, newest first (one JOB, or every job; a job removed from the catalogue
+    keeps its history)."""
+    from batchcron.catalogue import load_catalogue
+    from batchcron.models import Status, iso
+
+    wanted: Status | None = None
+    if status_filter:
+        try:
+            wanted = Status(status_filter.upper())
+        except ValueError:
+            raise click.BadParameter(
+                f"{status_filter!r} is not a status (one of {', '.join(s.value for s in Status)})",
+                param_hint="'--status'",
+            ) from None
+    start = iso(parse_since(since, datetime.now(UTC), option="--since")) if since else None
+    connect(target)
+    from batchcron.wiring import store
+
+    def draw() -> int:
+        filtered = wanted is not None or start is not None
+        fetch = min(limit * 20, 2000) if filtered else limit
+        found = store().runs_for_job(job, limit=fetch) if job else store().recent_runs(limit=fetch)
+        if job and not found:
+            # A job removed from the catalogue keeps its history; only a name never seen is wrong.
+            load_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
+        if wanted is not None:
+            found = [run for run in found if run.status == wanted]
+        if start is not None:
+            found = [run for run in found if run.created_at >= start]
+        found = found[:limit]
+        if mode == "json":
+            output.print_json([output.run_json(run) for run in found])
+            return 0
+        if not found:
+            output.note(
+                "no runs" + (f" of {job}" if job else "") + (" in that window" if start else " yet")
+            )
+            return 0
+        columns = [c for c in RUN_COLUMNS if not (job and c.name == "JOB")]
+        rows = [run_row(run) for run in found]
+        if job:
+            rows = [row[:1] + row[2:] for row in rows]
+        render(columns, rows, mode=mode)
+        return 0
+
+    return watching(draw, watch)
+
+
+STATUS_COLUMNS = (
+    Column("JOB"),
+    Column("LATEST RUN"),
+    Column("STATUS"),
+    Column("WHEN", priority=2),
+    Column("EXIT", priority=3),
+    Column("FAILURES", priority=1),
+    Column("LAST SUCCESS", priority=4),
+    Column("PAUSED", priority=5),
+)
+
+
+@cli.command()
+@watch_option
+@output_options
+@target_options
+def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
+    """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
+    from batchcron.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    connect(target)
+
+    def draw() -> int:
+        rows = status_rows(catalogue)
+        failing_jobs = [row["job"] for row in rows if row["failing"]]
+        if mode == "json":
+            output.print_json(rows)
+            return 1 if failing_jobs else 0
+        cells: list[list[Cell]] = []
+        for row in rows:
+            streak = row["consecutive_failures"]
+            cells.append(
+                [
+                    row["job"] + ("" if row["in_catalogue"] else " (not in catalogue)"),
+                    row["latest_run"] or Text("never run", style="dim"),
+                    output.status_text(row["status"]),
+                    output.when(row["at"]),
+                    "-" if row["exit_code"] is None else str(row["exit_code"]),
+                    Text(str(streak), style="red") if streak else "0",
+                    output.when(row["last_success_at"]),
+                    Text("yes", style="yellow") if row["paused"] else "no",
+                ]
+            )
+        render(STATUS_COLUMNS, cells, mode=mode)
+        if failing_jobs:
+            output.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
+            return 1
+        output.note("[green]no job is failing[/]")
+        return 0
+
+    return watching(draw, watch)
+
+
+def status_rows(catalogue: Any) -> list[dict[str, Any]]:
+    from batchcron.models import JobState
+    from batchcron.wiring import store
+
+    runs_store = store()
+    states = {state.job: state for state in runs_store.all_job_states()}
+    names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        state = states.get(name) or JobState(job=name)
+        latest = next(iter(runs_store.runs_for_job(name, limit=1)), None)
+        failing = (latest is not None and latest.status in output.FAILED_STATUSES) or (
+            state.consecutive_failures > 0
+        )
+        rows.append(
+            {
+                "job": name,
+                "latest_run": latest.run_id if latest else None,
+                "status": latest.status.value if latest else None,
+                "trigger": latest.trigger if latest else None,
+                "at": (latest.stopped_at or latest.started_at or latest.created_at)
+                if latest
+                else None,
+                "exit_code": latest.exit_code if latest else None,
+                "consecutive_failures": state.consecutive_failures,
+                "last_success_at": state.last_success_at,
+                "paused": state.paused,
+                "failing": failing,
+                "in_catalogue": name in catalogue.jobs,
+            }
+        )
+    return rows
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@output_options
+@target_options
+def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
+    """One run in full: trigger, ref and pusher, attempts, reason, exit code, alert, log link."""
+    from batchcron.alerting import batch_job_url, log_stream_url
+    from batchcron.settings import settings
+
+    resolved = connect(target)
+    run = find_run(run_id)
+    region = resolved.region or os.environ.get("AWS_REGION") or "eu-west-2"
+    group = settings().job_log_group
+    if mode == "json":
+        output.print_json(output.run_json(run))
+        return 0
+    if mode == "name":
+        output.out().print(run.run_id, markup=False)
+        return 0
+    fields: list[tuple[str, Cell]] = [
+        ("Run", run.run_id),
+        ("Job", run.job),
+        ("Status", output.status_text(run.status)),
+        ("Trigger", run.trigger + (f", slot {output.when(run.slot)}" if run.slot else "")),
+    ]
+    if run.repository:
+        fields.append(("Repository", run.repository))
+    if run.git_ref:
+        fields.append(("Ref", run.git_ref))
+    if run.pusher:
+        fields.append(("Pusher", run.pusher))
+    if run.compare_url:
+        fields.append(("Compare", run.compare_url))
+    fields += [
+        ("Created", output.when(run.created_at)),
+        ("Started", output.when(run.started_at)),
+        ("Stopped", output.when(run.stopped_at)),
+        ("Duration", output.duration(output.run_duration(run))),
+        ("Exit code", "-" if run.exit_code is None else str(run.exit_code)),
+    ]
+    if run.reason:
+        fields.append(("Reason", run.reason))
+    done = len(run.attempts)
+    fields.append(("Attempts", f"{done} of {run.max_attempts or max(done, 1)}"))
+    for number, attempt in enumerate(run.attempts, 1):
+        exit_text = "-" if attempt.exit_code is None else str(attempt.exit_code)
+        fields.append(
+            (
+                f"  attempt {number}",
+                f"exit {exit_text}, {output.when(attempt.started_at)} -> "
+                f"{output.when(attempt.stopped_at)}"
+                + (f": {attempt.reason}" if attempt.reason else ""),
+            )
+        )
+    if run.alert is not None:
+        sent = f", sent {output.when(run.alert.sent_at)}" if run.alert.sent_at else ""
+        fields.append(("Alert", f"{run.alert.kind} ({run.alert.state}{sent})"))
+    else:
+        fields.append(("Alert", "none"))
+    if run.batch_job_id:
+        fields.append(("Batch job", run.batch_job_id))
+        if not resolved.local:
+            fields.append(("Batch console", batch_job_url(region, run.batch_job_id)))
+    if run.log_stream:
+        fields.append(("Log stream", run.log_stream))
+        if group and not resolved.local:
+            fields.append(("Logs console", log_stream_url(region, group, run.log_stream)))
+        fields.append(("Logs", f"batchcron logs {run.run_id}"))
+    console = output.out()
+    for label, value in fields:
+        line = Text.assemble((f"{label + ':':<15}", "bold"), value)
+        console.print(line, soft_wrap=True)
+    return 0
