@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import click
 
 from batchcron.cli.commands import UsageError, cli
+from batchcron.cli.ui import ui
+
+cli.add_command(ui)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
