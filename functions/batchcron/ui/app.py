@@ -249,8 +249,10 @@ class StatusPage:
         try:
             with self.guard():
                 ok, message, back = self._act(action, job, form.get("run_id", ""))
-        except (ActionError, UnknownJobError) as exc:
-            ok, message, back = False, str(exc).strip("'\""), views.job_href(job)
+        except ActionError as exc:
+            ok, message, back = False, str(exc), views.job_href(job)
+        except UnknownJobError as exc:
+            ok, message, back = False, str(exc).strip("'\""), "/"
         flash = self._flash(ok, message)
         return Response(
             303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(flash)}"}
