@@ -317,8 +317,10 @@ def settings_rows(job: Job) -> list[tuple[str, str]]:
                 add(f"{prefix}.{key}", item)
         elif isinstance(value, list | tuple):
             rows.append((prefix, ", ".join(str(item) for item in value) or "[]"))
+        elif isinstance(value, bool):
+            rows.append((prefix, "true" if value else "false"))
         else:
-            rows.append((prefix, "" if value is None else str(value)))
+            rows.append((prefix, "—" if value is None or value == {} else str(value)))
 
     for key, value in job.model_dump(mode="json").items():
         add(key, value)
@@ -355,11 +357,12 @@ def chart(runs: Sequence[Run], width: int = 720, height: int = 140) -> dict[str,
     bars = []
     for index, (run, seconds) in enumerate(zip(ordered, durations, strict=True)):
         tall = max(2.0, usable * seconds / longest) if seconds and longest else 2.0
+        wide = min(max(slot * 0.7, 1.0), 28.0)
         bars.append(
             {
-                "x": round(index * slot + slot * 0.15, 1),
+                "x": round(index * slot + (slot - wide) / 2, 1),
                 "y": round(top + usable - tall, 1),
-                "width": round(max(slot * 0.7, 1.0), 1),
+                "width": round(wide, 1),
                 "height": round(tall, 1),
                 "group": GROUPS.get(run.status, "waiting"),
                 "href": run_href(run.job, run.run_id),
