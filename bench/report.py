@@ -39,11 +39,11 @@ CAUSES: dict[str, str] = {
     ),
     "Status page: grid render, 100 jobs × 25 runs": (
         "Cause: moto, not the page. The grid makes the 101 Queries it should (one for every "
-        "job's state, one per job for its last 25 runs) and nothing else; moto's server spends "
-        "~0.1-0.3 s answering each 25-item Query on this machine (its response serialiser, "
-        "profiled: ~10 ms per item, and one process, so reading 8 jobs at a time does not "
-        "help), while DynamoDB answers such a Query in a few ms. The page's own part, the "
-        "same render with the reads made beforehand (next row), is inside the target."
+        "job's state, one per job for its last 25 runs) and nothing else, and moto's server "
+        "takes ~80 ms or more to answer each 25-item Query on this machine (profiled: most of "
+        "it in moto's response serialiser; one process, so reading 8 jobs at a time barely "
+        "helps), where DynamoDB answers such a Query in milliseconds. The page's own part, "
+        "the same render with the reads made beforehand (next row), is inside the target."
     ),
     "Webhook: p50 / p99 latency": (
         "Cause: local mode runs one handler invocation at a time (as one Lambda sandbox does), "

@@ -144,6 +144,19 @@ def test_the_status_page_in_a_browser(
     assert status == 200 and '"paused": false' in body
 
     # A screenshot of the grid once every run has settled.
+    if os.environ.get("UI_SCREENSHOT"):  # README's: a few rounds of history first
+        browser.get(f"{base}/jobs/{RUN_NOW}")
+        token = browser.find_element(By.NAME, "token").get_attribute("value")
+        for _ in range(4):
+            for job in load_catalogue().jobs:
+                status, _ = request(base + "/actions/run", data=f"job={job}&token={token}".encode())
+                assert status == 200  # after the redirect
+            browser.get(base + "/")
+            wait.until(
+                lambda d: not d.find_elements(By.CSS_SELECTOR, "a.cell.s-running, a.cell.s-waiting")
+            )
+        status, _ = request(base + "/actions/pause", data=f"job=green-belt&token={token}".encode())
+        assert status == 200
     browser.get(base + "/")
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "a.cell.s-running, a.cell.s-waiting"))
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -156,3 +169,40 @@ def test_the_status_page_in_a_browser(
 
     assert local.interrupt() == 0
     assert "Traceback" not in local.output()
+
+
+def test_batchcron_ui_serves_the_page_for_a_running_local_mode(
+    start_local: Callable[..., Local],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from tests.e2e.test_local import ROOT, batchcron, free_port, wait_for
+
+    local = start_local("--pace", "0.2")
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with log.open("wb") as sink:
+        ui = subprocess.Popen(
+            [batchcron(), "ui", "--port", str(port)],  # not a terminal: no browser
+            env=local.env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for("the page", lambda: "status page" in log.read_text() or ui.poll() is not None)
+        assert ui.poll() is None, log.read_text()
+        assert f"{url}/" in log.read_text() and "local mode" in log.read_text()
+        status, body = request(url + "/")
+        assert status == 200 and 'data-job="parish"' in body
+        status, _ = request(url + "/", host=f"localhost:{port}")
+        assert status == 200
+        status, _ = request(url + "/", host=f"evil.example:{port}")
+        assert status == 403
+        status, _ = request(url + "/actions/pause", data=b"job=parish")
+        assert status == 403
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)

@@ -156,3 +156,21 @@ def test_api_runs_reads_the_store(page: StatusPage) -> None:
     assert [r["run_id"] for r in runs] == ["green-belt-b", "parish-a"]
     runs = json.loads(get(page, "/api/runs?job=parish").body)
     assert [r["run_id"] for r in runs] == ["parish-a"]
+
+
+def test_batchcron_ui_says_when_its_port_is_taken(
+    aws_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import socket
+
+    from batchcron.cli import main
+
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "none.json"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["ui", "--port", str(port), "--no-browser"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err

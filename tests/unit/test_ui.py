@@ -364,3 +364,45 @@ def test_responses_forbid_framing_and_inline_script(source: FakeSource) -> None:
     headers = get(page(source), "/").all_headers()
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY"
+
+
+# --- where the page is (and is not) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "webhook"),
+    [
+        ("POST", "/github", True),
+        ("POST", "/", True),
+        ("GET", "/github", True),
+        ("POST", "/github?x=1", True),
+        ("GET", "/", False),
+        ("GET", "/?status=FAILED", False),
+        ("GET", "/jobs/parish", False),
+        ("POST", "/actions/run", False),
+    ],
+)
+def test_local_mode_routes_the_webhook_to_its_handler_and_the_rest_to_the_page(
+    method: str, target: str, webhook: bool
+) -> None:
+    from batchcron.local.http import is_webhook
+
+    assert is_webhook(method, target) is webhook
+
+
+def test_no_handler_imports_the_page() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import batchcron.handlers.webhook, batchcron.handlers.dispatch, "
+        "batchcron.handlers.job_state\n"
+        "bad = [m for m in sys.modules if m.startswith(('batchcron.ui', 'jinja2'))]\n"
+        "assert not bad, bad\n"
+    )
+    env = {"POWERTOOLS_METRICS_DISABLED": "true", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
