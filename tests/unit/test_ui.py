@@ -12,7 +12,7 @@ import pytest
 
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.models import Attempt, JobState, Run, Status
-from batchcron.ui import views
+from batchcron.ui import grid, text
 from batchcron.ui.app import Request, Response, StatusPage
 from batchcron.ui.source import Source
 
@@ -145,7 +145,7 @@ def test_grid_cells_run_oldest_to_newest_and_say_their_status_in_text(source: Fa
 
 def test_grid_keeps_the_last_25_runs(source: FakeSource) -> None:
     source._runs["parish"] = [run("parish", n % 9) for n in range(40)]
-    row = views.grid_row(
+    row = grid.grid_row(
         "parish",
         source.catalogue().jobs["parish"],
         JobState(job="parish"),
@@ -181,8 +181,8 @@ def test_grid_shows_upstream_jobs_when_the_model_has_them() -> None:
     class WithAfter:
         after = ("parish", "green-belt")
 
-    assert views.upstream_of(WithAfter()) == ["parish", "green-belt"]  # type: ignore[arg-type]
-    assert views.upstream_of(None) == []
+    assert text.upstream_of(WithAfter()) == ["parish", "green-belt"]  # type: ignore[arg-type]
+    assert text.upstream_of(None) == []
 
 
 def test_one_job_whose_runs_cannot_be_read_does_not_hide_the_others(source: FakeSource) -> None:
@@ -235,9 +235,9 @@ def test_markup_in_foreign_job_names_and_log_lines_is_escaped(source: FakeSource
     app = page(source)
     grid = html(get(app, "/"))
     assert "<img src=x" not in grid and "&lt;img src=x onerror=alert(1)&gt;" in grid
-    job = html(get(app, "/jobs/" + views.job_href(name).removeprefix("/jobs/")))
+    job = html(get(app, "/jobs/" + text.job_href(name).removeprefix("/jobs/")))
     assert "<img src=x" not in job
-    run_page = html(get(app, views.run_href(name, source._runs[name][0].run_id)))
+    run_page = html(get(app, text.run_href(name, source._runs[name][0].run_id)))
     assert "<script>" not in run_page and "&lt;script&gt;" in run_page
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from batchcron.ui import views
+from batchcron.ui import grid, pages, text
 from batchcron.ui.render import STATIC_TYPES, render, static
 from batchcron.ui.source import Source
 
@@ -156,7 +156,7 @@ class StatusPage:
             return self._static(path.removeprefix("/static/"))
         if path == "/api/status":
             context = self._grid_context(request)
-            return _json(views.status_json(context["rows"]))
+            return _json(grid.status_json(context["rows"]))
         if path == "/api/runs":
             return self._api_runs(request)
         parts = [unquote(part) for part in path.strip("/").split("/")]
@@ -170,11 +170,11 @@ class StatusPage:
         catalogue = self.source.catalogue()
         states = self.source.states()
         names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
-        filters = views.Filters.parse(request.query)
+        filters = grid.Filters.parse(request.query)
         if filters.q:
             names = [name for name in names if filters.q.lower() in name.lower()]
-        runs = self.source.runs_of(names, views.GRID_RUNS)
-        return views.grid(
+        runs = self.source.runs_of(names, text.GRID_RUNS)
+        return grid.grid(
             catalogue,
             states,
             runs,
@@ -188,10 +188,10 @@ class StatusPage:
         catalogue = self.source.catalogue()
         job = catalogue.jobs.get(name)
         state = self.source.state(name)
-        runs = self.source.runs(name, views.HISTORY_RUNS)
-        if job is None and not runs and state == type(state)(job=name):
+        runs = self.source.runs(name, text.HISTORY_RUNS)
+        if job is None and not runs:
             raise Refused(404, f"no job {name!r} in the catalogue or the run store")
-        return views.job_page(
+        return pages.job_page(
             name, job, state, runs, self.clock(), describe=_describe, next_slot=_next_slot
         )
 
@@ -199,8 +199,8 @@ class StatusPage:
         run = self.source.run(job, run_id)
         if run is None:
             raise Refused(404, f"no run {run_id!r} of job {job!r}")
-        lines, note = self.source.log_tail(run, views.LOG_LINES)
-        return views.run_page(
+        lines, note = self.source.log_tail(run, text.LOG_LINES)
+        return pages.run_page(
             run,
             self.source.catalogue().jobs.get(job),
             lines,
@@ -250,7 +250,7 @@ class StatusPage:
             with self.guard():
                 ok, message, back = self._act(action, job, form.get("run_id", ""))
         except ActionError as exc:
-            ok, message, back = False, str(exc), views.job_href(job)
+            ok, message, back = False, str(exc), text.job_href(job)
         except UnknownJobError as exc:
             ok, message, back = False, str(exc).strip("'\""), "/"
         flash = self._flash(ok, message)
@@ -264,15 +264,15 @@ class StatusPage:
         if action == "run":
             outcome = actions.run_now(job)
             note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
-            return outcome.ok, outcome.describe() + note, views.job_href(job)
+            return outcome.ok, outcome.describe() + note, text.job_href(job)
         if action in ("pause", "resume"):
-            return True, actions.set_paused(job, action == "pause"), views.job_href(job)
+            return True, actions.set_paused(job, action == "pause"), text.job_href(job)
         if action == "cancel":
             run = self.source.run(job, run_id)
             if run is None:
                 raise Refused(404, f"no run {run_id!r} of job {job!r}")
             result = actions.cancel(run, self.who)
-            return result.ok, result.message, views.run_href(job, run_id)
+            return result.ok, result.message, text.run_href(job, run_id)
         raise Refused(404, f"no action {action!r}")
 
     def _flash(self, ok: bool, message: str) -> dict[str, str]:
