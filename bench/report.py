@@ -73,6 +73,9 @@ NOTES = """\
 - **Webhook** goes through local mode's HTTP server (`batchcron.local.http.webhook_server`), which
   serialises handler invocations like one Lambda sandbox; in AWS each concurrent delivery gets its
   own sandbox, so the latency under 8 concurrent clients here is an upper bound.
+- **Status page** renders `GET /` through the real page object (`batchcron.ui.app`, no socket)
+  with the run store on the moto server, so its time is mostly moto's; the second row renders the
+  same data read beforehand: the page's own cost (views and templates).
 - **Fault campaigns** are the same functions `make test` runs (tests/fault_injection/), with the
   same seeds; `lost` and `duplicates` must be 0 and `done` must equal `expected`.
 - Nothing here fails `make bench`: a missed target is listed under "Targets missed", with its
