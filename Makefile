@@ -29,7 +29,7 @@ STACK ?=
 REPLAY ?= 24h
 RUN_ARGS ?=
 
-.PHONY: help venv run test lint fmt typecheck validate pytest shell-test bench build build-check deploy deploy-guided image push-image stack-named run-job clean
+.PHONY: help venv run test browser lint fmt typecheck validate pytest shell-test bench build build-check deploy deploy-guided image push-image stack-named run-job clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,7 +51,15 @@ venv: $(STAMP) ## create .venv with everything installed
 run: $(STAMP) ## run the whole system locally (embedded AWS, webhook, schedules, Slack sink)
 	$(BIN)/batchcron local --replay $(REPLAY) $(RUN_ARGS)
 
-test: lint pytest shell-test build-check ## everything CI runs
+test: lint browser pytest shell-test build-check ## everything CI runs
+
+# The status page's browser test drives Debian's Chromium; without it (and not root) it skips.
+browser: ## install chromium + chromium-driver for the browser test (root, when missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
 
 lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .

@@ -19,7 +19,7 @@ Section = Callable[[MotoServer], tuple[list[Row], dict[str, Any]]]
 
 
 def _sections() -> dict[str, Section]:
-    from bench import coldstart, fanout, faults, jobstate, package, scaling, webhook
+    from bench import coldstart, fanout, faults, jobstate, package, scaling, ui, webhook
 
     return {
         "coldstart": coldstart.run,
@@ -29,6 +29,7 @@ def _sections() -> dict[str, Section]:
         "jobstate": jobstate.run,
         "package": package.run,
         "faults": faults.run,
+        "ui": ui.run,
     }
 
 

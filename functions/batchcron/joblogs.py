@@ -49,6 +49,17 @@ class JobLogs:
         ]
         return LogPage(lines, response.get("nextForwardToken"))
 
+    def tail(self, group: str, stream: str, limit: int = 200) -> list[tuple[int, str]]:
+        """The last `limit` events of a stream, oldest first (one call)."""
+        try:
+            response = self.client.get_log_events(
+                logGroupName=group, logStreamName=stream, startFromHead=False, limit=limit
+            )
+        except self.client.exceptions.ResourceNotFoundException:
+            raise NoLogStreamError(f"{group} {stream}") from None
+        events = response["events"][-limit:]
+        return [(int(e.get("timestamp", 0)), str(e.get("message", ""))) for e in events]
+
     def write(self, group: str, stream: str, lines: Sequence[tuple[int, str]]) -> None:
         """Create the stream if needed and append `lines` (timestamp ms, message)."""
         with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):

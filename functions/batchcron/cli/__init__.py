@@ -13,8 +13,10 @@ import click
 
 from batchcron.cli.commands import UsageError, cli
 from batchcron.cli.graph import graph
+from batchcron.cli.ui import ui
 
 cli.add_command(graph)
+cli.add_command(ui)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

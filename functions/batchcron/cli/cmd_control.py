@@ -32,17 +32,11 @@ def resume(target: TargetOptions, job: str) -> int:
 
 def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
     from batchcron.catalogue import load_catalogue
-    from batchcron.models import iso
+    from batchcron.cli.actions import set_paused
 
     load_catalogue().get(job)
     connect(target)
-    from batchcron.wiring import store
-
-    changes: dict[str, Any] = {"paused": paused, "paused_at": iso(datetime.now(UTC))}
-    if not paused:
-        changes["paused_at"] = None
-    store().update_job_state(job, changes)
-    output.out().print(f"{job} {'paused' if paused else 'resumed'}")
+    output.out().print(set_paused(job, paused))
     return 0
 
 
@@ -173,45 +167,12 @@ def _already(run: Any) -> str:
 @target_options
 def cancel(target: TargetOptions, run_id: str) -> int:
     """Terminate RUN's Batch job (a queued run is dropped instead)."""
-    import contextlib
-
-    from batchcron.batch import Batch
-    from batchcron.jobstate import CANCEL_REASON
-    from batchcron.models import Status
-    from batchcron.store import ConflictError
+    from batchcron.cli.actions import cancel as cancel_run
 
     connect(target)
-    from batchcron.wiring import store
-
-    runs_store = store()
-    run = find_run(run_id)
-    console = output.out()
-    if run.status == Status.QUEUED:
-        runs_store.update_run(
-            run.job,
-            run.run_id,
-            {"status": Status.SUPERSEDED, "reason": "cancelled before it started"},
-            expect=[Status.QUEUED],
-            outbox_at=None,
-        )
-        with contextlib.suppress(ConflictError):
-            runs_store.update_job_state(
-                run.job,
-                {"pending_run_id": None},
-                condition="#pending_run_id = :run",
-                values={":run": run.run_id},
-            )
-        console.print(f"dropped queued run {run.run_id}")
-        return 0
-    if run.status.terminal or not run.batch_job_id:
-        console.print(f"{run.run_id} is {run.status.value}: nothing to cancel")
-        return 1
-    Batch().terminate(run.batch_job_id, f"{CANCEL_REASON} by {_who()}")
-    console.print(
-        f"cancel requested for {run.run_id} (Batch job {run.batch_job_id}); "
-        "its CANCELLED state arrives shortly"
-    )
-    return 0
+    result = cancel_run(find_run(run_id), _who())
+    output.out().print(result.message)
+    return 0 if result.ok else 1
 
 
 def _who() -> str:

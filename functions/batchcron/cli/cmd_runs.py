@@ -43,7 +43,6 @@ def submit(
 ) -> int:
     """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
     from batchcron.catalogue import env_name_problem, load_catalogue
-    from batchcron.submit import Request, run_name
 
     entry = load_catalogue().get(job)
     if not entry.enabled:
@@ -61,26 +60,20 @@ def submit(
             "environment",
             param_hint="'--env'",
         )
-    if extra:
-        entry = entry.model_copy(update={"environment": {**entry.environment, **extra}})
     connect(target)
-    from batchcron.wiring import store, submitter
+    from batchcron.cli.actions import ActionError, run_now
 
-    if store().job_state(job).paused:
+    try:
+        outcome = run_now(job, ref, environment=extra)
+    except ActionError as exc:
+        raise UsageError(str(exc)) from None
+    if outcome.paused:
         output.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
-    now = datetime.now(UTC)
-    request = Request(
-        job=entry, trigger="manual", run_id=run_name(job, now, precise=True), git_ref=ref
-    )
-    outcome = submitter().trigger(request)
     console = output.out()
-    if outcome.action == "submitted":
-        console.print(f"submitted {outcome.run_id} (Batch job {outcome.batch_job_id})")
-    elif outcome.action == "queued":
-        console.print(f"queued {outcome.run_id}: {outcome.reason}")
-    else:
+    if not outcome.ok:
         console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
         return 1
+    console.print(outcome.describe(), markup=False)
     return wait_for_run(job, outcome.run_id) if wait else 0
 
 

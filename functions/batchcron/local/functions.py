@@ -42,6 +42,12 @@ def invoke(function: str, event: dict[str, Any], region: str = "eu-west-2") -> A
         return module.handler(event, context)
 
 
+def serialised() -> threading.Lock:
+    """The lock handler invocations hold: hold it to act alongside them (the status page's
+    buttons), one at a time as in one Lambda sandbox."""
+    return _lock
+
+
 _NAMES = {
     "dispatch": "DispatchFunction",
     "webhook": "WebhookFunction",

@@ -9,8 +9,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from batchcron.ui.app import StatusPage
 
 MAX_BODY = 6 * 1024 * 1024  # a Function URL's request payload limit
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
@@ -126,11 +129,19 @@ def function_url_event(
     return event
 
 
-def webhook_server(port: int, invoke: Invoke, on_error: Callable[[str], None]) -> Server:
-    """The webhook: each request becomes a Function URL event for the real handler."""
+def webhook_server(
+    port: int, invoke: Invoke, on_error: Callable[[str], None], ui: StatusPage | None = None
+) -> Server:
+    """The webhook: each request becomes a Function URL event for the real handler. With `ui`,
+    the status page answers everything but the webhook's own routes (`POST /github`, `POST /`)."""
 
     class Handler(_Quiet):
         def _handle(self) -> None:
+            if ui is not None and not is_webhook(self.command, self.path):
+                from batchcron.ui.server import respond
+
+                respond(ui, self)
+                return
             body = self._body()
             if body is None:
                 return
@@ -149,6 +160,12 @@ def webhook_server(port: int, invoke: Invoke, on_error: Callable[[str], None]) -
         do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _handle
 
     return Server(Handler, port)
+
+
+def is_webhook(method: str, target: str) -> bool:
+    """A request for the webhook handler (its routes, and anything under /github)."""
+    path = urlsplit(target).path or "/"
+    return path == "/github" or path.startswith("/github/") or (method == "POST" and path == "/")
 
 
 def lambda_response(response: Any) -> tuple[int, dict[str, str], bytes]:

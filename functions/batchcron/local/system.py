@@ -100,10 +100,13 @@ class LocalSystem:
             self.slack_label = "real Slack (SLACK_WEBHOOK_URL)"
 
         self.provisioned = self._provision()
-        webhook = webhook_server(options.port, self._invoke_webhook, self.view.say)
+        page = self._status_page()
+        webhook = webhook_server(options.port, self._invoke_webhook, self.view.say, ui=page)
+        page.port = webhook.port
         webhook.start()
         self._cleanup.append(webhook.stop)
         self.webhook_url = f"{webhook.url}/github"
+        self.page_url = f"{webhook.url}/"
 
         self._write_state()
         self._start_workers()
@@ -154,6 +157,22 @@ class LocalSystem:
         aws.reset()
         secrets.reset()
         return provisioned
+
+    def _status_page(self) -> Any:
+        """The status page on the webhook port; its buttons run one at a time with the
+        handlers, as everything else in this process that calls them."""
+        from batchcron.local.functions import serialised
+        from batchcron.settings import settings
+        from batchcron.ui.app import StatusPage
+        from batchcron.ui.source import Source
+
+        source = Source(
+            region=self.region,
+            log_group=settings().job_log_group,
+            console_links=False,
+            target="local mode",
+        )
+        return StatusPage(source, guard=serialised, who="the local status page")
 
     def _write_state(self) -> None:
         """This instance's state file (by port), and the same state inside the embedded AWS so
@@ -238,6 +257,7 @@ class LocalSystem:
             ticks += f", after replaying every slot since {options.replay_from:%Y-%m-%d %H:%M}Z"
         rows = [
             ("AWS (moto)", f"{self.endpoint}  region {self.region}"),
+            ("Status page", self.page_url),
             ("Webhook", f"{self.webhook_url}  secret: {options.webhook_secret}"),
             ("Slack", self.slack_label),
             ("Runs table", self.provisioned.runs_table),

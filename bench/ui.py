@@ -1,0 +1,157 @@
+"""Status page: the grid (`GET /`) for 100 jobs with 25 runs each, rendered by the real page
+(`batchcron.ui`) reading the run store on the moto server: wall time per render and the
+DynamoDB calls it makes (botocore `before-call` hook)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    CallCounter,
+    MotoServer,
+    Row,
+    command,
+    median,
+    pointed_at,
+    provision_stack,
+    verdict,
+)
+
+JOBS = 100
+RUNS = 25
+RENDERS = 5
+TARGET_SECONDS = 0.5
+STATUSES = ("SUCCEEDED",) * 6 + ("FAILED", "SKIPPED")
+
+
+def _catalogue() -> str:
+    lines = ["jobs:"]
+    for i in range(JOBS):
+        lines += [
+            f"  job-{i:03d}:",
+            f"    repository: acme/job-{i:03d}-collection",
+            f'    schedule: "{i % 60} * * * *"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _seed(table: str) -> None:
+    from batchcron import aws
+    from batchcron.models import Run
+    from batchcron.store import _ser, run_item
+
+    client: Any = aws.dynamodb()
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    items = []
+    for i in range(JOBS):
+        job = f"job-{i:03d}"
+        for n in range(RUNS):
+            moment = start + timedelta(hours=n)
+            status = STATUSES[(i + n) % len(STATUSES)]
+            run = Run(
+                job=job,
+                run_id=f"{job}-{moment:%Y%m%dT%H%M%S}",
+                trigger="schedule",
+                status=status,
+                created_at=moment.isoformat().replace("+00:00", "Z"),
+                started_at=(moment + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+                stopped_at=(moment + timedelta(minutes=4)).isoformat().replace("+00:00", "Z"),
+                exit_code=0 if status == "SUCCEEDED" else 1,
+            )
+            items.append({"PutRequest": {"Item": _ser(run_item(run))}})
+    for first in range(0, len(items), 25):
+        request = {table: items[first : first + 25]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+
+class _Frozen:
+    """A source that answers from reads made once: the page's own cost without the store's."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self._catalogue = source.catalogue()
+        self._states = source.states()
+        self._runs = source.runs_of(list(self._catalogue.jobs), RUNS)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def catalogue(self) -> Any:
+        return self._catalogue
+
+    def states(self) -> Any:
+        return self._states
+
+    def runs_of(self, jobs: Any, limit: int) -> Any:
+        return {job: self._runs[job] for job in jobs}
+
+
+def _time(page: Any, request: Any) -> tuple[list[float], Any]:
+    seconds: list[float] = []
+    response = None
+    for _ in range(RENDERS):
+        began = time.perf_counter()
+        response = page.handle(request)
+        seconds.append(time.perf_counter() - began)
+        assert response.status == 200, response.body[:300]
+    return seconds, response
+
+
+def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
+    from batchcron import aws
+    from batchcron.ui.app import Request, StatusPage
+    from batchcron.ui.source import Source
+
+    with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
+        jobs_file = Path(tmp) / "jobs.yaml"
+        jobs_file.write_text(_catalogue(), encoding="utf-8")
+        env = {**provision_stack(moto), "JOBS_FILE": str(jobs_file)}
+        with pointed_at(moto.endpoint, env):
+            _seed(env["RUNS_TABLE"])
+            source = Source(region="eu-west-2", log_group=None, console_links=False)
+            page = StatusPage(source, port=8321)
+            request = Request.from_target("GET", "/", {"host": "127.0.0.1:8321"})
+            counter = CallCounter()
+            counter.attach(aws.dynamodb())
+            load = os.getloadavg()[0]
+            page.handle(request)  # warm: templates compiled, catalogue parsed, clients made
+            counter.reset()
+            seconds, response = _time(page, request)
+            calls = {name: count // RENDERS for name, count in counter.calls.items()}
+            cells = response.body.count(b'class="cell ')
+            size = len(response.body)
+            own, _ = _time(StatusPage(_Frozen(source), port=8321), request)  # type: ignore[arg-type]
+    typical, typical_own = median(seconds), median(own)
+    raw = {"seconds": seconds, "own_seconds": own, "calls_per_render": calls, "bytes": size}
+    queries = calls.get("dynamodb:Query", 0)
+    how = (
+        f"{command('ui')}; median of {RENDERS} renders of `GET /` by the real page (no socket; "
+        f"load average {load:.1f} on entry)"
+    )
+    rows = [
+        Row(
+            f"Status page: grid render, {JOBS} jobs × {RUNS} runs",
+            f"{typical:.2f} s ({cells} cells, {size / 1024:.0f} KiB of HTML); "
+            f"{queries} DynamoDB Query calls per render, nothing else",
+            f"target {TARGET_SECONDS:g} s",
+            f"{typical / TARGET_SECONDS:.2f}",
+            verdict(typical / TARGET_SECONDS, 1.0),
+            how + "; run store on the moto server, read 8 jobs at a time; calls by botocore "
+            "before-call hook",
+        ),
+        Row(
+            f"Status page: grid render, {JOBS} jobs × {RUNS} runs, reads excluded",
+            f"{typical_own * 1000:.0f} ms (views + templates)",
+            f"target {TARGET_SECONDS:g} s",
+            f"{typical_own / TARGET_SECONDS:.2f}",
+            verdict(typical_own / TARGET_SECONDS, 1.0),
+            how + "; the same runs, read once before timing",
+        ),
+    ]
+    return rows, raw

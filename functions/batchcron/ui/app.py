@@ -1,0 +1,314 @@
+"""The status page's requests: routing, the Host and token checks, and the actions.
+
+Transport-free: a `Request` in, a `Response` out (`ui.server` puts it on HTTP). Reads go through
+a `Source`; actions through `cli.actions`, the code the CLI commands run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode
+
+from batchcron.ui import grid, pages, text
+from batchcron.ui.render import STATIC_TYPES, render, static
+from batchcron.ui.source import Source
+
+MAX_FORM = 16 * 1024
+FLASHES = 200
+SECURITY_HEADERS = {
+    # Scripts and styles from this origin only; no inline script; never framed.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # without the query string
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+
+    @classmethod
+    def from_target(
+        cls, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Request:
+        path, _, query = target.partition("?")
+        return cls(
+            method=method.upper(),
+            path=path or "/",
+            query=dict(parse_qsl(query, keep_blank_values=True)),
+            headers={key.lower(): value for key, value in headers.items()},
+            body=body,
+        )
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def all_headers(self) -> dict[str, str]:
+        return {"Content-Type": self.content_type, **SECURITY_HEADERS, **self.headers}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _describe(expr: str | None) -> str:
+    from batchcron.cli.commands import describe_schedule
+
+    return describe_schedule(expr)
+
+
+def _next_slot(expr: str, timezone: str, after: datetime) -> datetime | None:
+    from batchcron.schedule import next_slot
+
+    return next_slot(expr, timezone, after)
+
+
+class StatusPage:
+    """One page server's state: its port (for the Host check), its token and its messages."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        port: int | None = None,
+        token: str | None = None,
+        guard: Callable[[], AbstractContextManager[Any]] | None = None,
+        who: str = "the status page",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.source = source
+        self.port = port
+        self.token = token or secrets.token_urlsafe(32)
+        self.guard = guard or contextlib.nullcontext
+        self.who = who
+        self.clock = clock
+        self._flashes: OrderedDict[str, tuple[bool, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- entry --------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        try:
+            self._check_host(request)
+            if request.method == "POST":
+                self._check_token(request)
+                return self._post(request)
+            if request.method not in ("GET", "HEAD"):
+                raise Refused(405, f"{request.method} is not allowed here")
+            return self._get(request)
+        except Refused as exc:
+            return self._error(exc.status, exc.message)
+        except Exception as exc:
+            return self._error(500, _explain(exc))
+
+    def allowed_hosts(self) -> frozenset[str]:
+        if self.port is None:
+            return frozenset()
+        return frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
+
+    def _check_host(self, request: Request) -> None:
+        # DNS rebinding: a page from another site resolved to 127.0.0.1 still sends its own Host.
+        if request.headers.get("host", "").lower() not in self.allowed_hosts():
+            raise Refused(403, "refused: the Host header is not this page's own address")
+
+    def _check_token(self, request: Request) -> None:
+        if len(request.body) > MAX_FORM:
+            raise Refused(413, "form too large")
+        form = _form(request.body)
+        given = form.get("token", "")
+        if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
+            raise Refused(403, "refused: missing or wrong page token (reload the page)")
+
+    # --- GET ----------------------------------------------------------------------------------
+    def _get(self, request: Request) -> Response:
+        path = request.path
+        if path == "/":
+            return self._html("grid.html", self._grid_context(request), request)
+        if path == "/grid":
+            return self._html("_grid.html", self._grid_context(request), request)
+        if path.startswith("/static/"):
+            return self._static(path.removeprefix("/static/"))
+        if path == "/api/status":
+            context = self._grid_context(request)
+            return _json(grid.status_json(context["rows"]))
+        if path == "/api/runs":
+            return self._api_runs(request)
+        parts = [unquote(part) for part in path.strip("/").split("/")]
+        if len(parts) == 2 and parts[0] == "jobs":
+            return self._html("job.html", self._job_context(parts[1]), request)
+        if len(parts) == 3 and parts[0] == "runs":
+            return self._html("run.html", self._run_context(parts[1], parts[2]), request)
+        raise Refused(404, f"no page at {path}")
+
+    def _grid_context(self, request: Request) -> dict[str, Any]:
+        catalogue = self.source.catalogue()
+        states = self.source.states()
+        names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
+        filters = grid.Filters.parse(request.query)
+        if filters.q:
+            names = [name for name in names if filters.q.lower() in name.lower()]
+        runs = self.source.runs_of(names, text.GRID_RUNS)
+        return grid.grid(
+            catalogue,
+            states,
+            runs,
+            self.clock(),
+            filters,
+            describe=_describe,
+            next_slot=_next_slot,
+        )
+
+    def _job_context(self, name: str) -> dict[str, Any]:
+        catalogue = self.source.catalogue()
+        job = catalogue.jobs.get(name)
+        state = self.source.state(name)
+        runs = self.source.runs(name, text.HISTORY_RUNS)
+        if job is None and not runs:
+            raise Refused(404, f"no job {name!r} in the catalogue or the run store")
+        return pages.job_page(
+            name, job, state, runs, self.clock(), describe=_describe, next_slot=_next_slot
+        )
+
+    def _run_context(self, job: str, run_id: str) -> dict[str, Any]:
+        run = self.source.run(job, run_id)
+        if run is None:
+            raise Refused(404, f"no run {run_id!r} of job {job!r}")
+        lines, note = self.source.log_tail(run, text.LOG_LINES)
+        return pages.run_page(
+            run,
+            self.source.catalogue().jobs.get(job),
+            lines,
+            note,
+            region=self.source.region,
+            log_group=self.source.log_group,
+            console_links=self.source.console_links,
+        )
+
+    def _api_runs(self, request: Request) -> Response:
+        from batchcron.cli.output import run_json
+
+        job = request.query.get("job") or None
+        text = request.query.get("limit") or "20"
+        if not text.isdigit() or not 1 <= int(text) <= 1000:
+            raise Refused(400, "limit must be a whole number from 1 to 1000")
+        limit = int(text)
+        found = self.source.runs(job, limit) if job else self.source.recent_runs(limit)
+        return _json([run_json(run) for run in found])
+
+    def _static(self, name: str) -> Response:
+        data = static(name)
+        if data is None:
+            raise Refused(404, f"no static file {name!r}")
+        return Response(200, data, STATIC_TYPES[name], {"Cache-Control": "max-age=300"})
+
+    def _html(self, template: str, context: dict[str, Any], request: Request) -> Response:
+        flash = self._flashes.get(request.query.get("flash", ""))
+        page = render(
+            template,
+            **context,
+            token=self.token,
+            target=self.source.target,
+            flash={"ok": flash[0], "message": flash[1]} if flash else None,
+        )
+        return Response(200, page.encode("utf-8"))
+
+    # --- POST ---------------------------------------------------------------------------------
+    def _post(self, request: Request) -> Response:
+        from batchcron.catalogue import UnknownJobError
+        from batchcron.cli.actions import ActionError
+
+        form = _form(request.body)
+        action = request.path.removeprefix("/actions/")
+        job = form.get("job", "")
+        try:
+            with self.guard():
+                ok, message, back = self._act(action, job, form.get("run_id", ""))
+        except ActionError as exc:
+            ok, message, back = False, str(exc), text.job_href(job)
+        except UnknownJobError as exc:
+            ok, message, back = False, str(exc).strip("'\""), "/"
+        flash = self._flash(ok, message)
+        return Response(
+            303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(flash)}"}
+        )
+
+    def _act(self, action: str, job: str, run_id: str) -> tuple[bool, str, str]:
+        from batchcron.cli import actions
+
+        if action == "run":
+            outcome = actions.run_now(job)
+            note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
+            return outcome.ok, outcome.describe() + note, text.job_href(job)
+        if action in ("pause", "resume"):
+            return True, actions.set_paused(job, action == "pause"), text.job_href(job)
+        if action == "cancel":
+            run = self.source.run(job, run_id)
+            if run is None:
+                raise Refused(404, f"no run {run_id!r} of job {job!r}")
+            result = actions.cancel(run, self.who)
+            return result.ok, result.message, text.run_href(job, run_id)
+        raise Refused(404, f"no action {action!r}")
+
+    def _flash(self, ok: bool, message: str) -> dict[str, str]:
+        key = secrets.token_urlsafe(8)
+        with self._lock:
+            self._flashes[key] = (ok, message)
+            while len(self._flashes) > FLASHES:
+                self._flashes.popitem(last=False)
+        return {"flash": key}
+
+    # --- errors -------------------------------------------------------------------------------
+    def _error(self, status: int, message: str) -> Response:
+        try:
+            page = render("error.html", status=status, message=message, target="", flash=None)
+        except Exception:  # the error page must not fail the error
+            from html import escape
+
+            page = f"<!doctype html><title>{status}</title><p>{escape(message)}</p>"
+        return Response(status, page.encode("utf-8"))
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return {}
+
+
+def _json(data: Any) -> Response:
+    return Response(
+        200, json.dumps(data, indent=1, default=str).encode("utf-8"), "application/json"
+    )
+
+
+def _explain(exc: BaseException) -> str:
+    from batchcron.cli import explain
+
+    message = explain(exc)
+    return message or f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,56 @@
+"""The status page on HTTP: a request handler for the standard library's threading server (the
+one local mode runs), used by `batchcron ui` and by local mode's webhook port."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
+
+from batchcron.ui.app import MAX_FORM, Request, Response, StatusPage
+
+if TYPE_CHECKING:
+    from batchcron.local.http import Server
+
+
+def respond(page: StatusPage, handler: BaseHTTPRequestHandler) -> None:
+    """Answer the request `handler` holds with the page's response."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    if length > MAX_FORM:
+        reply(handler, Response(413, b"request too large", "text/plain; charset=utf-8"))
+        return
+    body = handler.rfile.read(length) if length else b""
+    request = Request.from_target(handler.command, handler.path, dict(handler.headers), body)
+    reply(handler, page.handle(request), head=handler.command == "HEAD")
+
+
+def reply(handler: BaseHTTPRequestHandler, response: Response, *, head: bool = False) -> None:
+    handler.send_response(response.status)
+    for key, value in response.all_headers().items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(response.body)))
+    handler.end_headers()
+    if not head:
+        handler.wfile.write(response.body)
+
+
+def serve(page: StatusPage, port: int) -> Server:
+    """The page alone on 127.0.0.1:`port` (0: any free port), started; its port is set."""
+    from batchcron.local.http import Server
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "batchcron-ui"
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as local mode's servers: no 40 ms delayed-ACK stalls
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _handle(self) -> None:
+            respond(page, self)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    server = Server(Handler, port)
+    page.port = server.port
+    server.start()
+    return server

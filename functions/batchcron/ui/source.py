@@ -1,0 +1,90 @@
+"""What the status page reads: the catalogue, the run store and the job log streams.
+
+The grid costs one DynamoDB Query for every job's state (the ByTime index, `STATE` partition)
+plus one Query per job for its last 25 runs (`pk = JOB#<job>`, newest first, Limit 25), run a
+few at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from batchcron.catalogue import Catalogue
+from batchcron.models import JobState, Run
+
+READ_WORKERS = 8
+
+
+@dataclass
+class Source:
+    """Reads for the page, through the same store and log adapters as the CLI."""
+
+    region: str
+    log_group: str | None
+    console_links: bool  # a deployed stack: link to the AWS console
+    target: str = ""
+
+    def catalogue(self) -> Catalogue:
+        from batchcron.catalogue import load_catalogue
+
+        return load_catalogue()
+
+    def states(self) -> dict[str, JobState]:
+        from batchcron.wiring import store
+
+        return {state.job: state for state in store().all_job_states()}
+
+    def state(self, job: str) -> JobState:
+        from batchcron.wiring import store
+
+        return store().job_state(job)
+
+    def runs(self, job: str, limit: int) -> list[Run]:
+        from batchcron.wiring import store
+
+        return store().runs_for_job(job, limit=limit)
+
+    def recent_runs(self, limit: int) -> list[Run]:
+        from batchcron.wiring import store
+
+        return store().recent_runs(limit=limit)
+
+    def runs_of(self, jobs: Sequence[str], limit: int) -> dict[str, list[Run] | BaseException]:
+        """Each job's newest runs; a job whose read fails gets its error, the others their runs."""
+
+        def one(job: str) -> list[Run] | BaseException:
+            try:
+                return self.runs(job, limit)
+            except Exception as exc:
+                return exc
+
+        if not jobs:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(jobs))) as pool:
+            return dict(zip(jobs, pool.map(one, jobs), strict=True))
+
+    def run(self, job: str, run_id: str) -> Run | None:
+        from batchcron.wiring import store
+
+        return store().get_run(job, run_id)
+
+    def log_tail(self, run: Run, limit: int) -> tuple[list[tuple[int, str]], str]:
+        """The stream's last lines and a note when there are none (never raises for logs)."""
+        from batchcron.joblogs import JobLogs, NoLogStreamError
+
+        stream = run.log_stream or next(
+            (a.log_stream for a in reversed(run.attempts) if a.log_stream), None
+        )
+        if not self.log_group:
+            return [], "the target has no job log group (JOB_LOG_GROUP)"
+        if not stream:
+            return [], f"no log stream yet (status {run.status.value})"
+        try:
+            lines = JobLogs().tail(self.log_group, stream, limit)
+        except NoLogStreamError:
+            return [], f"log stream {stream} is not in {self.log_group} (expired or not written)"
+        except Exception as exc:  # the rest of the page is worth showing without its log
+            return [], f"could not read the log: {type(exc).__name__}: {exc}"
+        return lines, "" if lines else "the log stream is empty"

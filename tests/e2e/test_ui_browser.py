@@ -1,0 +1,208 @@
+"""The status page in a real browser: headless Chromium (Debian's `chromium` and
+`chromium-driver`) driven by Selenium against `batchcron local`.
+
+`make test` installs Chromium with apt-get when it is missing and the user is root; otherwise
+this test is skipped with the reason. `UI_SCREENSHOT=path` also writes the grid's screenshot
+there (README.md's is made so).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchcron.catalogue import load_catalogue
+from tests.e2e.test_local import Local, start_local  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FAILING = "local-authority-district"  # a daily job: the replayed day gives it a run
+RUN_NOW = "parish"  # a monthly job: no run of its own while the test runs
+WAIT = 90.0  # generous: the machine may be busy
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip(
+            f"no Chromium ({CHROMIUM}, {CHROMEDRIVER}): `make test` installs Debian's chromium "
+            "and chromium-driver when run as root; or `apt-get install chromium chromium-driver`"
+        )
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # root in a container
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1360,900",
+        "--hide-scrollbars",
+    ):
+        options.add_argument(argument)
+    service = webdriver.ChromeService(
+        executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
+    )
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def request(url: str, *, host: str | None = None, data: bytes | None = None) -> tuple[int, str]:
+    headers = {"Host": host} if host else {}
+    call = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(call, timeout=30) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+def test_the_status_page_in_a_browser(
+    start_local: Callable[..., Local],  # noqa: F811
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    local = start_local("--replay", "24h", "--fail", FAILING, "--pace", "0.2")
+    base = f"http://127.0.0.1:{local.port}"
+    wait = WebDriverWait(browser, WAIT, poll_frequency=0.25)
+
+    def rows() -> set[str]:
+        return {
+            row.get_attribute("data-job")
+            for row in browser.find_elements(By.CSS_SELECTOR, "tr.job-row")
+        }
+
+    # Given local mode, one job failing: the grid has a row for every catalogue job.
+    browser.get(base + "/")
+    assert set(load_catalogue().jobs) <= rows()
+
+    # The grid refreshes itself in place (no reload) until the failed run's cell shows.
+    browser.execute_script("window.notReloaded = true")
+    first = browser.find_element(By.CSS_SELECTOR, ".summary").get_attribute("data-rendered")
+    failed = f'tr[data-job="{FAILING}"] a.cell[data-status="FAILED"]'
+    wait.until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, failed)
+            and d.find_element(By.CSS_SELECTOR, ".summary").get_attribute("data-rendered") != first
+        )
+    )
+    assert browser.execute_script("return window.notReloaded") is True
+    cell = browser.find_element(By.CSS_SELECTOR, failed)
+    assert "FAILED" in (cell.get_attribute("aria-label") or "")
+
+    # Its cell opens the run: exit code, reason, attempts and the log's lines.
+    cell.click()
+    wait.until(lambda d: d.find_elements(By.ID, "exit-code"))
+    assert browser.find_element(By.ID, "run-status").text == "FAILED"
+    assert browser.find_element(By.ID, "exit-code").text == "2"
+    assert "Essential container in task exited" in browser.find_element(By.ID, "reason").text
+    assert "Error 2" in browser.find_element(By.ID, "log").text
+
+    # "Run now" on another job submits a run through the submit path; the page says so.
+    browser.get(f"{base}/jobs/{RUN_NOW}")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#history tr[data-run]")
+    browser.find_element(By.ID, "run-now").click()
+    flash = wait.until(lambda d: d.find_elements(By.ID, "flash"))[0].text
+    assert flash.startswith(f"submitted {RUN_NOW}-"), flash
+    run_id = flash.split()[1]
+    assert browser.find_elements(By.CSS_SELECTOR, f'#history tr[data-run="{run_id}"]')
+    assert any(run["run_id"] == run_id for run in local.runs(RUN_NOW))
+
+    # ...and the new run appears on the grid, where it ends SUCCEEDED.
+    browser.get(base + "/")
+    wait.until(
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR, f'a.cell[data-run="{run_id}"][data-status="SUCCEEDED"]'
+        )
+    )
+
+    # A foreign Host (DNS rebinding) and a POST without the page's token are refused.
+    status, body = request(base + "/", host=f"rebind.example:{local.port}")
+    assert status == 403 and "Host" in body
+    status, body = request(base + "/actions/pause", data=f"job={RUN_NOW}".encode())
+    assert status == 403 and "token" in body
+    status, body = request(base + "/actions/pause", data=f"job={RUN_NOW}&token=guess".encode())
+    assert status == 403
+    status, body = request(base + "/api/status")
+    assert status == 200 and '"paused": false' in body
+
+    # A screenshot of the grid once every run has settled.
+    if os.environ.get("UI_SCREENSHOT"):  # README's: a few rounds of history first
+        browser.get(f"{base}/jobs/{RUN_NOW}")
+        token = browser.find_element(By.NAME, "token").get_attribute("value")
+        for _ in range(4):
+            for job in load_catalogue().jobs:
+                status, _ = request(base + "/actions/run", data=f"job={job}&token={token}".encode())
+                assert status == 200  # after the redirect
+            browser.get(base + "/")
+            wait.until(
+                lambda d: not d.find_elements(By.CSS_SELECTOR, "a.cell.s-running, a.cell.s-waiting")
+            )
+        status, _ = request(base + "/actions/pause", data=f"job=green-belt&token={token}".encode())
+        assert status == 200
+    browser.get(base + "/")
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "a.cell.s-running, a.cell.s-waiting"))
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1360, max(600, int(height) + 20))
+    shot = tmp_path / "grid.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("UI_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["UI_SCREENSHOT"])
+
+    assert local.interrupt() == 0
+    assert "Traceback" not in local.output()
+
+
+def test_batchcron_ui_serves_the_page_for_a_running_local_mode(
+    start_local: Callable[..., Local],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from tests.e2e.test_local import ROOT, batchcron, free_port, wait_for
+
+    local = start_local("--pace", "0.2")
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with log.open("wb") as sink:
+        ui = subprocess.Popen(
+            [batchcron(), "ui", "--port", str(port)],  # not a terminal: no browser
+            env=local.env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for("the page", lambda: "status page" in log.read_text() or ui.poll() is not None)
+        assert ui.poll() is None, log.read_text()
+        assert f"{url}/" in log.read_text() and "local mode" in log.read_text()
+        status, body = request(url + "/")
+        assert status == 200 and 'data-job="parish"' in body
+        status, _ = request(url + "/", host=f"localhost:{port}")
+        assert status == 200
+        status, _ = request(url + "/", host=f"evil.example:{port}")
+        assert status == 403
+        status, _ = request(url + "/actions/pause", data=b"job=parish")
+        assert status == 403
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
