@@ -123,9 +123,9 @@ NO_WRAP = frozenset({"RUN", "JOB", "STATUS", "LATEST RUN", "TRIGGER", "EXIT", "D
 FLEXIBLE = frozenset({"REASON", "SCHEDULE", "REPOSITORY"})
 
 
-def table(*columns: str, title: str | None = None) -> Table:
-    """A table whose names and statuses stay on one line; other cells wrap on narrow screens."""
-    grid = Table(
+def empty_table(title: str | None = None) -> Table:
+    """The look every batchcron table shares: bold header, one rule, no outer padding."""
+    return Table(
         title=title,
         title_justify="left",
         header_style="bold",
@@ -133,6 +133,11 @@ def table(*columns: str, title: str | None = None) -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """A table whose names and statuses stay on one line; other cells wrap on narrow screens."""
+    grid = empty_table(title)
     for column in columns:
         # Free text takes what is left, so names and statuses keep their width.
         flexible = 1 if column in FLEXIBLE else None

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from batchcron.cli import output
@@ -82,14 +80,7 @@ def render(
         console.file.write("\n".join(lines) + "\n")
         return
     shown = visible(columns, rows, console.width, mode)
-    grid = Table(
-        title=title,
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    grid = output.empty_table(title)
     widths = {i: max([len(columns[i].name), *(len(plain(row[i])) for row in rows)]) for i in shown}
     free = [i for i in shown if columns[i].free_text and mode != "wide"]
     room = console.width - sum(widths[i] for i in shown if i not in free) - 2 * (len(shown) - 1)
