@@ -426,10 +426,8 @@ def _datetime(value: Any, loc: tuple[Any, ...]) -> datetime:
         seconds = float(value)
         return datetime.fromtimestamp(seconds / 1000 if seconds > 2e10 else seconds, UTC)
     if isinstance(value, str):
-        from batchcron.models import parse_time
-
-        try:
-            return parse_time(value)
+        try:  # the offset as given; naive stays naive (a caller may refuse it)
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             pass
     raise _fail(loc, "datetime_parsing", "Input should be a valid datetime")
