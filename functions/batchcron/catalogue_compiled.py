@@ -39,7 +39,7 @@ def compile_catalogue(source: Path) -> Path:
     }
     target = compiled_path(source)
     partial = target.with_name(f".{target.name}.tmp")
-    partial.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     os.replace(partial, target)
     return target
 

@@ -54,6 +54,7 @@ def test_the_compiled_copy_is_the_same_catalogue(jobs: Path) -> None:
 
     assert target == jobs.parent / "jobs.compiled.json"
     assert load(jobs) == parse_catalogue(YAML)
+    assert list(load(jobs).jobs) == ["parish", "other"]  # type: ignore[attr-defined]
 
 
 def test_a_fresh_compiled_copy_is_used(jobs: Path) -> None:
@@ -112,9 +113,14 @@ def test_a_fresh_compiled_catalogue_loads_without_yaml(jobs: Path) -> None:
     assert done.stdout.strip() == "['other', 'parish']"
 
 
-def test_the_packaged_catalogue_compiles_to_the_same_jobs(tmp_path: Path) -> None:
+def test_the_packaged_catalogue_compiles_to_the_same_jobs_in_the_same_order(
+    tmp_path: Path,
+) -> None:
     copy = tmp_path / "jobs.yaml"
     copy.write_bytes(DEFAULT_JOBS_FILE.read_bytes())
     compile_catalogue(copy)
+    loaded = load(copy)
+    parsed = parse_catalogue(copy.read_text(encoding="utf-8"))
 
-    assert load(copy) == parse_catalogue(copy.read_text(encoding="utf-8"))
+    assert loaded == parsed
+    assert list(loaded.jobs) == list(parsed.jobs)  # type: ignore[attr-defined]
