@@ -17,17 +17,12 @@ RESULTS = ROOT / "bench" / "results.md"
 # Known causes of missed targets, by figure prefix (kept with the code that measures them).
 CAUSES: dict[str, str] = {
     "Cold start": (
-        "Cause: the handlers' own dependencies, not eager imports. pydantic (~50 ms to import "
-        "here) and Powertools (Logger and Metrics ~30 ms; the webhook's event handler and the "
-        "job-state parser models more) are on every cold path, where the reference imports "
-        "boto3 alone. The handler modules create boto3 clients lazily, so *import alone* "
-        "excludes boto3 and meets its target while import + first invocation does not. Fixed "
-        "on the way (small and safe): the alert path is imported only when there is an alert "
-        "(`wiring.py`), and secrets are read through batchcron's own boto3 session and client "
-        "instead of a second session Powertools made (`secrets.py`): in runs before and after, "
-        "webhook 1.83× → about 1.6×, job state 1.74× → about 1.6×, their peak RSS −8 MiB. "
-        "Reaching 1.3× means taking pydantic or Powertools off the cold path, which STYLE.md "
-        "chose deliberately: a design decision, not a small fix."
+        "Cause when missed: what the handlers import beyond boto3 (docs/performance.md lists "
+        "it). pydantic, Powertools' event handler, parser and parameters are off the cold path "
+        "(issue 15: 1.20× / 1.58× / 1.75× before, same bench). What remains: Powertools Logger "
+        "and Metrics (~8-13 ms), batchcron's own modules and records (~20-35 ms) and, for the "
+        "job state's alert, slack_sdk's webhook client (~23 ms; the reference posts with "
+        "urllib). On 2 shared cores the ratios move by about ±0.1 between runs."
     ),
     "Fan-out at SubmitJob 50/s": (
         "Cause: on this machine moto itself is barely faster than the limit. Unthrottled, the "
@@ -65,6 +60,10 @@ NOTES = """\
   botocore in a separate run), plus the same Slack post where there is one. What it cannot show:
   Lambda's own init (downloading and unpacking the bundle, starting the runtime), which is the
   same for both and grows with the package size below.
+  Bytecode: `make build` ships the functions precompiled (`sam build` does not, and /var/task
+  is read-only); this bench runs from a venv that already has bytecode, so its rows leave that
+  out. Measured apart (batchcron's own cold-path modules, fresh processes, median of 7): 72 ms
+  compiled from source, 40 ms from bytecode.
 - **Dispatch scaling** counts AWS API calls with a botocore `before-call` hook on the
   dispatcher's own clients; CPU time is this process's (the moto server runs in another process).
 - **Fan-out** and **job state** go through moto's server over HTTP, so their rates are moto's and
@@ -146,7 +145,7 @@ def render(rows: list[Row], durations: dict[str, float], raw: dict[str, Any]) ->
         f"- Run: {now}, commit `{_git('rev-parse', '--short', 'HEAD')}`",
         f"- Machine: {machine}; Python {platform.python_version()}; boto3 {_version('boto3')}, "
         f"moto {_version('moto')}, aws-lambda-powertools {_version('aws-lambda-powertools')}, "
-        f"pydantic {_version('pydantic')}",
+        f"PyYAML {_version('PyYAML')}",
         f"- Duration: {sum(durations.values()):.0f} s ("
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in durations.items())
         + ")",

@@ -1,4 +1,4 @@
-"""The job catalogue (`jobs.yaml`): pydantic models, loading and error reporting.
+"""The job catalogue (`jobs.yaml`): its records, loading and error reporting.
 
 Every error names the job and the field, and the line in the file where it can.
 """
@@ -10,19 +10,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-
+from batchcron.records import Record, RecordError, check, record
+from batchcron.records import field as spec
 from batchcron.schedule import ScheduleError, normalise, zone
+
+if TYPE_CHECKING:  # imported where YAML is read: a fresh compiled catalogue needs none
+    import yaml
 
 JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}$")
@@ -65,42 +60,39 @@ MAX_JOBS = 2000
 Concurrency = Literal["forbid", "allow", "replace", "queue"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OnPush(_Strict):
+@record(extra="forbid", frozen=True)
+class OnPush(Record):
     """Which pushes trigger the job (GitHub workflow `on.push` semantics)."""
 
     branches: tuple[str, ...] = ("main",)
     paths: tuple[str, ...] = ()
     paths_ignore: tuple[str, ...] = ()
 
-    @model_validator(mode="after")
-    def _one_path_filter(self) -> OnPush:
+    def checked(self) -> None:
         if self.paths and self.paths_ignore:
             raise ValueError("use either paths or paths_ignore, not both")
         if not self.branches:
             raise ValueError("branches must list at least one pattern")
-        return self
 
 
-class Notify(_Strict):
+@record(extra="forbid", frozen=True)
+class Notify(Record):
     """Alert policy for the job's outcomes."""
 
     enabled: bool = True
-    still_failing_every: int = Field(default=5, ge=0)
+    still_failing_every: int = spec(default=5, ge=0)
     recovered: bool = True
     slack_webhook_secret: str | None = None
 
 
-class After(_Strict):
+@record(extra="forbid", frozen=True)
+class After(Record):
     """Start the job once every upstream job has finished a run (see docs/scheduling.md)."""
 
     jobs: tuple[str, ...]
     when: Literal["succeeded", "finished"] = "succeeded"
 
-    @field_validator("jobs")
+    @check("jobs")
     @classmethod
     def _jobs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
@@ -111,7 +103,8 @@ class After(_Strict):
         return value
 
 
-class Job(_Strict):
+@record(extra="forbid", frozen=True)
+class Job(Record):
     """One catalogued Batch job."""
 
     name: str
@@ -120,21 +113,21 @@ class Job(_Strict):
     script_sha256: str | None = None
     schedule: str | None = None
     timezone: str = "UTC"
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = spec(default_factory=dict)
     vcpus: float = 1
     memory_mib: int = 2048
-    timeout_minutes: int = Field(default=720, ge=1, le=20160)
-    attempts: int = Field(default=1, ge=1, le=10)
+    timeout_minutes: int = spec(default=720, ge=1, le=20160)
+    attempts: int = spec(default=1, ge=1, le=10)
     job_queue: str | None = None
     job_definition: str | None = None
     concurrency: Concurrency = "forbid"
-    starting_deadline_minutes: int = Field(default=60, ge=1)
+    starting_deadline_minutes: int = spec(default=60, ge=1)
     enabled: bool = True
     on_push: OnPush | None = None
     after: After | None = None
-    notify: Notify = Field(default_factory=Notify)
+    notify: Notify = spec(default_factory=Notify)
 
-    @field_validator("name")
+    @check("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not JOB_NAME.match(value):
@@ -143,14 +136,14 @@ class Job(_Strict):
             )
         return value
 
-    @field_validator("repository")
+    @check("repository")
     @classmethod
     def _repository(cls, value: str) -> str:
         if not REPOSITORY.match(value) or ".." in value:
             raise ValueError("expected 'owner/name' (e.g. digital-land/parish-collection)")
         return value
 
-    @field_validator("script")
+    @check("script")
     @classmethod
     def _script(cls, value: str) -> str:
         if value in BUILTIN_SCRIPTS:
@@ -159,14 +152,14 @@ class Job(_Strict):
             return value
         raise ValueError("expected 'pipeline', 'builder' or an https:// URL")
 
-    @field_validator("script_sha256")
+    @check("script_sha256")
     @classmethod
     def _sha(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
             raise ValueError("expected 64 lower-case hex digits (sha256 of the script)")
         return value
 
-    @field_validator("schedule")
+    @check("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         if value is None:
@@ -176,7 +169,7 @@ class Job(_Strict):
         except ScheduleError as exc:
             raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
 
-    @field_validator("timezone")
+    @check("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
         try:
@@ -185,7 +178,7 @@ class Job(_Strict):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("environment", mode="before")
+    @check("environment", before=True)
     @classmethod
     def _environment(cls, value: Any) -> Any:
         if not isinstance(value, dict):
@@ -207,8 +200,7 @@ class Job(_Strict):
             raise _EnvironmentError(problems)
         return clean
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> Job:
+    def checked(self) -> None:
         if self.script in BUILTIN_SCRIPTS:
             if self.script_sha256 is not None:
                 raise _FieldError("script_sha256", "only applies to a script URL")
@@ -225,7 +217,6 @@ class Job(_Strict):
                 f"{self.memory_mib} MiB is not a Fargate size for {self.vcpus:g} vCPU "
                 f"({_describe_sizes(allowed)})",
             )
-        return self
 
     # --- derived values -------------------------------------------------------------
     @property
@@ -277,10 +268,9 @@ def _describe_sizes(allowed: range | tuple[int, ...]) -> str:
     return ", ".join(str(size) for size in allowed)
 
 
-class Catalogue(BaseModel):
+@record(frozen=True)
+class Catalogue(Record):
     """All jobs, by name."""
-
-    model_config = ConfigDict(frozen=True)
 
     jobs: dict[str, Job]
     source: str = "jobs.yaml"
@@ -367,16 +357,19 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
             Problem(None, None, f"the file is {size:,} bytes; the limit is {MAX_BYTES:,}", None)
         )
         raise _Stop
-    loader = yaml.SafeLoader(text)
+    import yaml
+
     try:
-        root_node = loader.get_single_node()
-        problems.extend(_duplicate_keys(root_node))
-        data = loader.construct_document(root_node) if root_node is not None else None
-    except yaml.YAMLError as exc:
-        problems.append(_yaml_problem(exc))
-        raise _Stop from None
-    finally:
-        loader.dispose()
+        root_node, data = _load(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        # libyaml words its errors differently: the pure-Python loader says where and what
+        # in the words _yaml_problem knows (only a broken file pays for the second parse).
+        try:
+            root_node, data = _load(text, yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            problems.append(_yaml_problem(exc))
+            raise _Stop from None
+    problems.extend(_duplicate_keys(root_node))
     lines = _key_lines(root_node)
     if data is None:
         data = {}
@@ -439,12 +432,23 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
         merged = _merge(defaults, raw)
         try:
             jobs[name] = Job.model_validate({"name": name, **merged})
-        except ValidationError as exc:
+        except RecordError as exc:
             problems.extend(_problems(name, exc, lines, raw))
     problems.extend(check_after(jobs, lines))
     if problems:
         raise _Stop
     return Catalogue(jobs=jobs, source=source)
+
+
+def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for key lines and duplicate keys) and its data, parsed once."""
+    loader = loader_class(text)
+    try:
+        root_node = loader.get_single_node()
+        data = loader.construct_document(root_node) if root_node is not None else None
+    finally:
+        loader.dispose()
+    return root_node, data
 
 
 def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list[Problem]:
@@ -535,6 +539,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> Problem:
 
 def _duplicate_keys(node: yaml.Node | None, path: tuple[str, ...] = ()) -> list[Problem]:
     """Every key given twice in one mapping (YAML keeps only the last), with both lines."""
+    import yaml
+
     found: list[Problem] = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -573,7 +579,7 @@ def _merge(defaults: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problems(
-    name: str, exc: ValidationError, lines: dict[tuple[Any, ...], int], raw: dict[str, Any]
+    name: str, exc: RecordError, lines: dict[tuple[Any, ...], int], raw: dict[str, Any]
 ) -> list[Problem]:
     found = []
     for error in exc.errors():
@@ -613,7 +619,7 @@ LIST_OF = {
 
 
 def _in_catalogue_words(error: Any, field: str | None) -> str:
-    """pydantic's message for one error, said the way the catalogue's reference says it."""
+    """A record error's message, said the way the catalogue's reference says it."""
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -645,6 +651,8 @@ def _in_catalogue_words(error: Any, field: str | None) -> str:
 
 def _key_lines(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
     """Map each mapping-key path (as strings) to its 1-based line number."""
+    import yaml
+
     found: dict[tuple[Any, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -663,7 +671,8 @@ def jobs_file() -> Path:
 
 
 def load_catalogue(path: Path | str | None = None) -> Catalogue:
-    """Load and validate the catalogue (cached per file and modification time)."""
+    """Load and validate the catalogue (cached per file and modification time): its compiled
+    copy when that was made from exactly this file (catalogue_compiled.py), else the YAML."""
     file = Path(path) if path is not None else jobs_file()
     try:
         stamp = file.stat().st_mtime
@@ -671,7 +680,12 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         raise CatalogueError(str(file), [Problem(None, None, "file not found")]) from None
     cached = _cache.get((str(file), stamp))
     if cached is None:
-        cached = parse_catalogue(file.read_text(encoding="utf-8"), source=str(file.name))
+        from batchcron.catalogue_compiled import load_fresh
+
+        data = file.read_bytes()
+        cached = load_fresh(file, data) or parse_catalogue(
+            data.decode("utf-8"), source=str(file.name)
+        )
         _cache.clear()
         _cache[(str(file), stamp)] = cached
     return cached

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from batchcron.records import Record, RecordError, check, field, record
 
 if TYPE_CHECKING:  # the catalogue (yaml, cron) is not needed to verify a request
     from batchcron.catalogue import Job, OnPush
@@ -158,24 +158,24 @@ def parse_json(body: bytes) -> dict[str, Any]:
 # --- payload models (tolerant: GitHub adds fields) -------------------------------------------
 
 
-class _Tolerant(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Repository(_Tolerant):
+@record(frozen=True)
+class Repository(Record):
     full_name: str
 
 
-class Pusher(_Tolerant):
+@record(frozen=True)
+class Pusher(Record):
     name: str | None = None
     email: str | None = None
 
 
-class Sender(_Tolerant):
+@record(frozen=True)
+class Sender(Record):
     login: str | None = None
 
 
-class Commit(_Tolerant):
+@record(frozen=True)
+class Commit(Record):
     id: str | None = None
     message: str = ""
     timestamp: datetime | None = None
@@ -190,12 +190,13 @@ class Commit(_Tolerant):
         return [*(self.added or ()), *(self.modified or ()), *(self.removed or ())]
 
 
-class PushEvent(_Tolerant):
+@record(frozen=True)
+class PushEvent(Record):
     """The fields of a `push` delivery batchcron uses."""
 
-    ref: str = Field(min_length=1)
+    ref: str = field(min_length=1)
     before: str | None = None
-    after: str = Field(min_length=1)
+    after: str = field(min_length=1)
     created: bool = False
     deleted: bool = False
     forced: bool = False
@@ -203,17 +204,17 @@ class PushEvent(_Tolerant):
     repository: Repository
     pusher: Pusher | None = None
     sender: Sender | None = None
-    commits: list[Commit] = Field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
     head_commit: Commit | None = None
 
-    @field_validator("after")
+    @check("after")
     @classmethod
     def _commit_sha(cls, value: str) -> str:
         if not _COMMIT_SHA.fullmatch(value):
             raise ValueError("must be a commit SHA (40 or 64 hex characters)")
         return value
 
-    @field_validator("compare")
+    @check("compare")
     @classmethod
     def _github_url(cls, value: str | None) -> str | None:
         if value is not None and (
@@ -241,12 +242,13 @@ class PushEvent(_Tolerant):
         return list(dict.fromkeys(files))
 
 
-class PingEvent(_Tolerant):
+@record(frozen=True)
+class PingEvent(Record):
     zen: str | None = None
     hook_id: int | None = None
 
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound=Record)
 
 
 def parse_push(payload: dict[str, Any]) -> PushEvent:
@@ -260,7 +262,7 @@ def parse_ping(payload: dict[str, Any]) -> PingEvent:
 def _parse(model: type[_M], payload: dict[str, Any], event: str) -> _M:
     try:
         return model.model_validate(payload)
-    except ValidationError as exc:
+    except RecordError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
             for error in exc.errors()[:5]

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from batchcron.catalogue import Catalogue
 from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_key, iso
+from batchcron.records import Record, RecordError, record
+from batchcron.records import field as item
 
 TAG_JOB = "batchcron:job"
 TAG_TRIGGER = "batchcron:trigger"
@@ -79,60 +78,64 @@ class BadJobStateEventError(ValueError):
 # --- the event -------------------------------------------------------------------------------
 
 
-class _Tolerant(BaseModel):
-    # AWS adds fields over time: ignore what we do not use.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+# AWS adds fields over time: the records ignore what we do not use.
 
 
-class EnvironmentVariable(_Tolerant):
+@record()
+class EnvironmentVariable(Record):
     name: str
     value: str | None = None
 
 
-class ContainerDetail(_Tolerant):
+@record()
+class ContainerDetail(Record):
     image: str | None = None
-    exit_code: int | None = Field(default=None, alias="exitCode")
+    exit_code: int | None = item(default=None, key="exitCode")
     reason: str | None = None
-    log_stream_name: str | None = Field(default=None, alias="logStreamName")
-    environment: list[EnvironmentVariable] = Field(default_factory=list)
+    log_stream_name: str | None = item(default=None, key="logStreamName")
+    environment: list[EnvironmentVariable] = item(default_factory=list)
 
 
-class AttemptContainer(_Tolerant):
-    exit_code: int | None = Field(default=None, alias="exitCode")
+@record()
+class AttemptContainer(Record):
+    exit_code: int | None = item(default=None, key="exitCode")
     reason: str | None = None
-    log_stream_name: str | None = Field(default=None, alias="logStreamName")
+    log_stream_name: str | None = item(default=None, key="logStreamName")
 
 
-class AttemptDetail(_Tolerant):
+@record()
+class AttemptDetail(Record):
     container: AttemptContainer | None = None
-    started_at: int | None = Field(default=None, alias="startedAt")
-    stopped_at: int | None = Field(default=None, alias="stoppedAt")
-    status_reason: str | None = Field(default=None, alias="statusReason")
+    started_at: int | None = item(default=None, key="startedAt")
+    stopped_at: int | None = item(default=None, key="stoppedAt")
+    status_reason: str | None = item(default=None, key="statusReason")
 
 
-class RetryStrategy(_Tolerant):
+@record()
+class RetryStrategy(Record):
     attempts: int | None = None
 
 
-class BatchJobDetail(_Tolerant):
+@record()
+class BatchJobDetail(Record):
     """The `detail` of a Batch Job State Change (a JobDetail as DescribeJobs returns it)."""
 
-    job_arn: str = Field(alias="jobArn")
-    job_name: str = Field(alias="jobName", min_length=1)
-    job_id: str = Field(alias="jobId", min_length=1)
-    job_queue: str = Field(alias="jobQueue")
+    job_arn: str = item(key="jobArn")
+    job_name: str = item(key="jobName", min_length=1)
+    job_id: str = item(key="jobId", min_length=1)
+    job_queue: str = item(key="jobQueue")
     status: Literal[
         "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"
     ]
-    status_reason: str | None = Field(default=None, alias="statusReason")
-    attempts: list[AttemptDetail] = Field(default_factory=list)
-    created_at: int | None = Field(default=None, alias="createdAt")
-    started_at: int | None = Field(default=None, alias="startedAt")
-    stopped_at: int | None = Field(default=None, alias="stoppedAt")
-    retry_strategy: RetryStrategy | None = Field(default=None, alias="retryStrategy")
-    job_definition: str | None = Field(default=None, alias="jobDefinition")
+    status_reason: str | None = item(default=None, key="statusReason")
+    attempts: list[AttemptDetail] = item(default_factory=list)
+    created_at: int | None = item(default=None, key="createdAt")
+    started_at: int | None = item(default=None, key="startedAt")
+    stopped_at: int | None = item(default=None, key="stoppedAt")
+    retry_strategy: RetryStrategy | None = item(default=None, key="retryStrategy")
+    job_definition: str | None = item(default=None, key="jobDefinition")
     container: ContainerDetail | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = item(default_factory=dict)
 
     def env(self, name: str) -> str | None:
         for variable in self.container.environment if self.container else []:
@@ -141,30 +144,35 @@ class BatchJobDetail(_Tolerant):
         return None
 
 
-class BatchJobStateChange(EventBridgeModel):
-    """EventBridge `Batch Job State Change` from `aws.batch`."""
+@record()
+class BatchJobStateChange(Record):
+    """EventBridge `Batch Job State Change` from `aws.batch` (the EventBridge envelope's fields
+    as Powertools' EventBridgeModel required them, plus the Batch detail)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
+    version: str
+    id: str
     source: Literal["aws.batch"]
-    detail_type: Literal["Batch Job State Change"] = Field(alias="detail-type")
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: Literal["Batch Job State Change"] = item(key="detail-type")
     detail: BatchJobDetail
+    replay_name: str | None = item(default=None, key="replay-name")
 
 
 def parse_event(event: Any) -> BatchJobStateChange:
     """Validate a raw event; BadJobStateEventError names every problem."""
-    from aws_lambda_powertools.utilities.parser import parse
-
     if not isinstance(event, dict):
         raise BadJobStateEventError("a Batch job state change event must be a JSON object")
     try:
-        parsed: BatchJobStateChange = parse(event=event, model=BatchJobStateChange)
-    except ValidationError as exc:
+        parsed = BatchJobStateChange.model_validate(event)
+    except RecordError as exc:
         raise BadJobStateEventError(f"malformed Batch job state change: {_problems(exc)}") from None
     return parsed
 
 
-def _problems(exc: ValidationError) -> str:
+def _problems(exc: RecordError) -> str:
     return "; ".join(
         f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
         for error in exc.errors()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from batchcron.records import Record, field, record
 
 Trigger = Literal["schedule", "push", "manual", "upstream", "backfill"]
 
@@ -91,10 +91,9 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-class Attempt(BaseModel):
+@record()
+class Attempt(Record):
     """One Batch attempt of a run."""
-
-    model_config = ConfigDict(extra="ignore")
 
     exit_code: int | None = None
     reason: str | None = None
@@ -103,13 +102,12 @@ class Attempt(BaseModel):
     stopped_at: str | None = None
 
 
-class Alert(BaseModel):
+@record()
+class Alert(Record):
     """The alert a run's outcome calls for, and whether Slack has it.
 
     `skipped`: no Slack URL configured; `failed`: Slack refused it for good, or kept failing for
     a day (kept on the run, never retried)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck
     state: Literal["pending", "sent", "skipped", "failed"] = "pending"
@@ -119,13 +117,12 @@ class Alert(BaseModel):
     attempts: int = 0  # deliveries Slack did not take
     next_attempt_at: str | None = None  # not before this (Retry-After, backoff)
     error: str | None = None  # the last refusal
-    blocks: list[str] = Field(default_factory=list)  # jobs waiting for this one to succeed
+    blocks: list[str] = field(default_factory=list)  # jobs waiting for this one to succeed
 
 
-class Run(BaseModel):
+@record()
+class Run(Record):
     """One triggered run of a job."""
-
-    model_config = ConfigDict(extra="ignore")
 
     job: str
     run_id: str
@@ -146,21 +143,22 @@ class Run(BaseModel):
     duration_seconds: float | None = None
     exit_code: int | None = None
     log_stream: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     max_attempts: int | None = None
     order: int = 0  # (attempts, status rank) of the last applied Batch event
     deadline: str | None = None
     claimed_at: str | None = None
     alert: Alert | None = None
     foreign: bool = False  # submitted outside batchcron (recorded from its events)
-    upstream_runs: list[str] = Field(default_factory=list)  # trigger upstream: what completed it
+    upstream_runs: list[str] = field(default_factory=list)  # trigger upstream: what completed it
 
     @property
     def finished(self) -> bool:
         return self.status.terminal
 
 
-class PendingRun(BaseModel):
+@record()
+class PendingRun(Record):
     """A queued run waiting for the active one to end (concurrency: queue)."""
 
     run_id: str
@@ -168,10 +166,9 @@ class PendingRun(BaseModel):
     requested_at: str
 
 
-class JobState(BaseModel):
+@record()
+class JobState(Record):
     """Per-job state: pause flag, overlap guard, failure streak."""
-
-    model_config = ConfigDict(extra="ignore")
 
     job: str
     paused: bool = False
@@ -193,7 +190,7 @@ class JobState(BaseModel):
     upstream_since: str | None = None
     upstream_run_id: str | None = None
     upstream_start: str | None = None
-    upstream_runs: list[str] = Field(default_factory=list)
+    upstream_runs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict
+from batchcron.records import Record, record
 
 
 class ConfigError(RuntimeError):
     """A required environment variable is missing or invalid."""
 
 
-class Settings(BaseModel):
+@record(frozen=True)
+class Settings(Record):
     """The functions' environment (names as in template.yaml)."""
-
-    model_config = ConfigDict(frozen=True)
 
     runs_table: str
     job_queue: str

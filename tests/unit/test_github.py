@@ -477,6 +477,11 @@ def test_a_push_without_a_head_commit_time_is_refused() -> None:
     assert stale_reason(parse_push(payload), NOW) is not None
 
 
+def test_a_head_commit_time_without_a_zone_is_refused() -> None:
+    reason = stale_reason(with_head_time("2026-11-30T11:59:00"), NOW)
+    assert reason is not None and "no time zone" in reason
+
+
 @given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3650)))
 def test_staleness_is_exactly_age_over_72_hours(age: timedelta) -> None:
     push = with_head_time((NOW - age).isoformat())

@@ -7,22 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from batchcron.models import parse_time, utcnow
 from batchcron.observability import logger, metrics, traced
+from batchcron.records import Record, RecordError, check, record
 
 
-class TickEvent(BaseModel):
+@record()
+class TickEvent(Record):
     """The tick's input. `replay_from` (optional) backfills every slot since then."""
-
-    model_config = ConfigDict(extra="ignore")
 
     scheduled_time: datetime | None = None
     replay_from: datetime | None = None
     job: str | None = None
 
-    @field_validator("scheduled_time", "replay_from", mode="before")
+    @check("scheduled_time", "replay_from", before=True)
     @classmethod
     def _time(cls, value: Any) -> datetime | None:
         if value is None or value == "":
@@ -40,13 +39,11 @@ class BadTickError(ValueError):
 
 
 def parse_tick(event: Any) -> TickEvent:
-    from pydantic import ValidationError
-
     if not isinstance(event, dict):
         raise BadTickError("tick event must be a JSON object")
     try:
         tick = TickEvent.model_validate(event)
-    except ValidationError as exc:
+    except RecordError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BadTickError(f"malformed tick event: {problems}") from None
     if tick.replay_from and tick.scheduled_time and tick.replay_from >= tick.scheduled_time:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,22 +25,28 @@ from batchcron.github import (
     verify,
 )
 from batchcron.observability import count, logger, metrics, traced
+from batchcron.router import Request, Response, Router
 from batchcron.secrets import SecretUnavailableError
 
 if TYPE_CHECKING:
     from batchcron.webhook import Services
 
-app = LambdaFunctionUrlResolver()
+
+def _not_found(request: Request) -> Response:
+    count("WebhookRejected")
+    return _json(HTTPStatus.NOT_FOUND, {"error": "not found; GitHub deliveries are POST /github"})
 
 
-@app.post("/github")
-@app.post("/")
-def github() -> Response[dict[str, Any]]:
+app = Router(not_found=_not_found)
+_context: dict[str, Any] = {}  # this invocation's Lambda context
+
+
+@app.route("POST", "/github", "/")
+def github(request: Request) -> Response:
     from batchcron.webhook import Delivery, handle
 
-    request = app.current_event
-    body = raw_body(request.body, bool(request.is_base64_encoded))
-    headers = request.headers  # case-insensitive
+    body = raw_body(request.body, request.is_base64_encoded)
+    headers = request.headers  # names in lower case
     verify(_secrets(), body, headers.get("x-hub-signature-256"))
 
     event = headers.get("x-github-event") or ""
@@ -90,58 +95,52 @@ def _services() -> Services:
 
 
 def _time_left() -> float:
-    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
+    return float(_context["lambda"].get_remaining_time_in_millis()) / 1000
 
 
-def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status, body)
 
 
 # --- errors, mapped once -----------------------------------------------------------------------
 
 
-@app.not_found
-def _not_found(exc: Exception) -> Response[dict[str, Any]]:
-    count("WebhookRejected")
-    return _json(HTTPStatus.NOT_FOUND, {"error": "not found; GitHub deliveries are POST /github"})
-
-
-@app.exception_handler(SignatureError)
-def _unauthorized(exc: SignatureError) -> Response[dict[str, Any]]:
+@app.error(SignatureError)
+def _unauthorized(exc: SignatureError) -> Response:
     count("WebhookRejected")
     logger.warning("delivery refused: bad or missing signature")
     return _json(HTTPStatus.UNAUTHORIZED, {"error": "unauthorized"})
 
 
-@app.exception_handler(PayloadTooLargeError)
-def _too_large(exc: PayloadTooLargeError) -> Response[dict[str, Any]]:
+@app.error(PayloadTooLargeError)
+def _too_large(exc: PayloadTooLargeError) -> Response:
     count("WebhookRejected")
     logger.warning("delivery refused: body too large")
     return _json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "payload too large (limit 5 MiB)"})
 
 
-@app.exception_handler(BadPayloadError)
-def _bad_request(exc: BadPayloadError) -> Response[dict[str, Any]]:
+@app.error(BadPayloadError)
+def _bad_request(exc: BadPayloadError) -> Response:
     count("WebhookRejected")
     logger.warning("delivery refused: bad payload", error=str(exc))
     return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
 
 
-@app.exception_handler(DeliveryInProgressError)
-def _in_progress(exc: DeliveryInProgressError) -> Response[dict[str, Any]]:
+@app.error(DeliveryInProgressError)
+def _in_progress(exc: DeliveryInProgressError) -> Response:
     count("WebhookConflicts")
     logger.info("delivery already being processed")
     return _json(HTTPStatus.CONFLICT, {"error": "this delivery is being processed; try later"})
 
 
-@app.exception_handler(SecretUnavailableError)
-def _unavailable(exc: SecretUnavailableError) -> Response[dict[str, Any]]:
+@app.error(SecretUnavailableError)
+def _unavailable(exc: SecretUnavailableError) -> Response:
     logger.error("webhook secret unavailable", error=str(exc))
     return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "temporarily unavailable"})
 
 
-@app.exception_handler(Exception)
-def _internal(exc: Exception) -> Response[dict[str, Any]]:
+@app.error(Exception)
+def _internal(exc: Exception) -> Response:
     count("WebhookErrors")
     logger.exception("delivery failed")
     return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
@@ -153,4 +152,5 @@ def _internal(exc: Exception) -> Response[dict[str, Any]]:
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    _context["lambda"] = context
+    return app.resolve(event)
