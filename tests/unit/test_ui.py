@@ -13,6 +13,7 @@ import pytest
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.models import Attempt, JobState, Run, Status
 from batchcron.ui import grid, text
+from batchcron.ui import text as text_module
 from batchcron.ui.app import Request, Response, StatusPage
 from batchcron.ui.source import Source
 
@@ -177,12 +178,26 @@ def test_grid_row_shows_schedule_next_slot_streak_paused_and_last_success(
     assert "2026-12-01 00:00 UTC" in parish[: parish.index("</tr>")]  # next slot
 
 
-def test_grid_shows_upstream_jobs_when_the_model_has_them() -> None:
-    class WithAfter:
-        after = ("parish", "green-belt")
+def test_grid_shows_upstream_jobs_as_links_and_when_the_job_starts(source: FakeSource) -> None:
+    # Given a catalogue job that runs after two others and has no schedule of its own
+    catalogue = parse_catalogue(
+        CATALOGUE
+        + "  builder:\n    repository: acme/builder\n"
+        + "    after: {jobs: [parish, green-belt]}\n"
+    )
+    source._catalogue = catalogue
 
-    assert text.upstream_of(WithAfter()) == ["parish", "green-belt"]  # type: ignore[arg-type]
-    assert text.upstream_of(None) == []
+    # When the grid is rendered
+    text = html(get(page(source), "/"))
+
+    # Then its row names each upstream as a link, and says when it starts
+    row = text[text.index('data-job="builder"') :]
+    row = row[: row.index("</tr>")]
+    assert '<a href="/jobs/parish">parish</a>, <a href="/jobs/green-belt">green-belt</a>' in row
+    assert "after its upstream jobs" in row
+    assert "After(" not in row
+    assert text_module.upstream_of(catalogue.jobs["builder"]) == ["parish", "green-belt"]
+    assert text_module.upstream_of(None) == []
 
 
 def test_one_job_whose_runs_cannot_be_read_does_not_hide_the_others(source: FakeSource) -> None:

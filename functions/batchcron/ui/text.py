@@ -112,16 +112,9 @@ def duration_text(seconds: float | None) -> str:
 
 
 def upstream_of(job: Job | None) -> list[str]:
-    """The jobs this one runs after (the catalogue's `after`, where the model has it)."""
-    value = getattr(job, "after", None) if job is not None else None
-    if not value:
-        return []
-    if isinstance(value, str):
-        return [value]
-    try:
-        return [str(getattr(item, "job", item)) for item in value]
-    except TypeError:
-        return [str(value)]
+    """The jobs this one runs after (the catalogue's `after.jobs`)."""
+    after = job.after if job is not None else None
+    return list(after.jobs) if after is not None else []
 
 
 def clock(stamp_ms: int) -> str:
