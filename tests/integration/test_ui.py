@@ -165,7 +165,7 @@ def test_batchcron_ui_says_when_its_port_is_taken(
 
     from batchcron.cli import main
 
-    monkeypatch.setenv("BATCHCRON_LOCAL_STATE", str(tmp_path / "none.json"))
+    monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path))  # no local mode here
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -77,8 +77,10 @@ def _webhook(options: TargetOptions) -> tuple[str, str]:
         arn = target.environment.get("GITHUB_WEBHOOK_SECRET_ARN")
         if not arn:
             raise UsageError("the stack has no WebhookSecretArn output: pass --secret")
-        from batchcron import aws
+        from batchcron.secrets import SecretUnavailableError, get_secret
 
-        value = aws.secretsmanager().get_secret_value(SecretId=arn)["SecretString"]
-        return target.webhook_url, str(value)
+        try:
+            return target.webhook_url, get_secret(arn)
+        except SecretUnavailableError as exc:
+            raise UsageError(f"{exc}: pass --secret") from None
     return DEFAULT_LOCAL_WEBHOOK
