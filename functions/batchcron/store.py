@@ -15,19 +15,20 @@ outbox_pk=ALERT (only an alert to send, sorted by its next attempt time).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchcron import aws
 from batchcron.ddb import ConflictError, _de, _plain, _ser
-from batchcron.models import Alert, JobState, Run, iso, utcnow
+from batchcron.models import Alert, Run, iso, utcnow
 
-# Public names that moved with the delivery records (`from batchcron.store import ...` works).
+# Public names that moved with their part of the store (`from batchcron.store import ...` works).
 from batchcron.store_deliveries import DELIVERY_TTL as DELIVERY_TTL
 from batchcron.store_deliveries import DeliveryRecords
 from batchcron.store_deliveries import delivery_key as delivery_key
+from batchcron.store_state import JobStates
+from batchcron.store_state import Settlement as Settlement
+from batchcron.store_state import state_key as state_key
 
 RUN_TTL = timedelta(days=400)
 OUTBOX = "TODO"  # claims to re-drive, submits to retry
@@ -41,115 +42,12 @@ def run_key(job: str, run_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job}", "sk": f"RUN#{run_id}"}
 
 
-def state_key(job: str) -> dict[str, str]:
-    return {"pk": f"JOB#{job}", "sk": "STATE"}
-
-
 WATERMARK_KEY = {"pk": "META", "sk": "WATERMARK"}
 
 
-class RunStore(DeliveryRecords):
-    """Reads and conditional writes on the runs table."""
-
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
-
-    # --- generic helpers ---------------------------------------------------------------
-    def _update(
-        self,
-        key: Mapping[str, str],
-        *,
-        set_: Mapping[str, Any] | None = None,
-        remove: Iterable[str] = (),
-        add: Mapping[str, int] | None = None,
-        condition: str | None = None,
-        values: Mapping[str, Any] | None = None,
-        return_new: bool = False,
-    ) -> dict[str, Any] | None:
-        """UpdateItem: SET (None values become REMOVE), REMOVE, ADD; raise ConflictError when
-        the condition fails."""
-        names: dict[str, str] = {}
-        vals: dict[str, Any] = dict(values or {})
-        sets, removes, adds = [], [], []
-        for i, (field, value) in enumerate((set_ or {}).items()):
-            names[f"#s{i}"] = field
-            if value is None:
-                removes.append(f"#s{i}")
-            else:
-                sets.append(f"#s{i} = :s{i}")
-                vals[f":s{i}"] = value
-        for i, field in enumerate(remove):
-            names[f"#r{i}"] = field
-            removes.append(f"#r{i}")
-        for i, (field, amount) in enumerate((add or {}).items()):
-            names[f"#a{i}"] = field
-            adds.append(f"#a{i} :a{i}")
-            vals[f":a{i}"] = amount
-        clauses = []
-        if sets:
-            clauses.append("SET " + ", ".join(sets))
-        if removes:
-            clauses.append("REMOVE " + ", ".join(removes))
-        if adds:
-            clauses.append("ADD " + ", ".join(adds))
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": _ser(key),
-            "UpdateExpression": " ".join(clauses),
-        }
-        if condition:
-            request["ConditionExpression"] = condition
-            names.update({f"#{n}": n for n in _condition_names(condition)})
-        if names:
-            request["ExpressionAttributeNames"] = names
-        if vals:
-            request["ExpressionAttributeValues"] = _ser(vals)
-        if return_new:
-            request["ReturnValues"] = "ALL_NEW"
-        try:
-            response = self.client.update_item(**request)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            raise ConflictError(f"conditional update of {dict(key)} failed") from None
-        return _de(response["Attributes"]) if return_new else None
-
-    def _put_new(self, item: Mapping[str, Any]) -> bool:
-        """PutItem unless the key exists. True when this call created it."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=_ser(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def _get(self, key: Mapping[str, str], consistent: bool = True) -> dict[str, Any] | None:
-        response = self.client.get_item(
-            TableName=self.table, Key=_ser(key), ConsistentRead=consistent
-        )
-        item = response.get("Item")
-        return _de(item) if item else None
-
-    def _query(self, limit: int | None = None, **request: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        request = {"TableName": self.table, **request}
-        while True:
-            if limit is not None:
-                request["Limit"] = max(limit - len(items), 1)
-            response = self.client.query(**request)
-            items.extend(_de(item) for item in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start or (limit is not None and len(items) >= limit):
-                return items[:limit] if limit is not None else items
-            request["ExclusiveStartKey"] = start
+class RunStore(JobStates, DeliveryRecords):
+    """Reads and conditional writes on the runs table: runs, their outbox and alerts, and the
+    watermark here; job state, deliveries and the grid's newest runs in their mixins."""
 
     # --- runs ----------------------------------------------------------------------------
     def claim_run(self, run: Run, *, outbox_at: datetime | None = None) -> bool:
@@ -248,56 +146,6 @@ class RunStore(DeliveryRecords):
         return [Run.model_validate(item) for item in items]
 
     # --- job state -------------------------------------------------------------------------
-    def job_state(self, job: str) -> JobState:
-        item = self._get(state_key(job))
-        return _state(item) if item else JobState(job=job)
-
-    def job_states(self, jobs: Sequence[str]) -> dict[str, JobState]:
-        """States of the named jobs (BatchGetItem, 100 at a time); missing ones are fresh."""
-        found = {job: JobState(job=job) for job in jobs}
-        names = list(dict.fromkeys(jobs))
-        for start in range(0, len(names), 100):
-            keys = [_ser(state_key(job)) for job in names[start : start + 100]]
-            request = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    state = _state(_de(item))
-                    found[state.job] = state
-                request = response.get("UnprocessedKeys") or {}
-        return found
-
-    def all_job_states(self) -> list[JobState]:
-        """The latest state of every job that has one (one query)."""
-        items = self._query(
-            IndexName="ByTime",
-            KeyConditionExpression="gsi1pk = :state",
-            ExpressionAttributeValues=_ser({":state": "STATE"}),
-        )
-        return [_state(item) for item in items]
-
-    def update_job_state(
-        self,
-        job: str,
-        changes: Mapping[str, Any] | None = None,
-        *,
-        add: Mapping[str, int] | None = None,
-        condition: str | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> JobState:
-        """Upsert a job's state; returns the new state. ConflictError when `condition` fails."""
-        fields = {"job": job, "gsi1pk": "STATE", "gsi1sk": job}
-        fields.update({key: _plain(value) for key, value in (changes or {}).items()})
-        item = self._update(
-            state_key(job),
-            set_=fields,
-            add=add,
-            condition=condition,
-            values=values,
-            return_new=True,
-        )
-        return _state(item or {"pk": f"JOB#{job}"})
-
     # --- watermark -------------------------------------------------------------------------
     def watermark(self) -> datetime | None:
         from batchcron.models import parse_time
@@ -377,99 +225,6 @@ class RunStore(DeliveryRecords):
             return (_de(item) if item else {}), False
         return _de(response["Attributes"]), True
 
-    def settle_outcome(
-        self,
-        job: str,
-        run_id: str,
-        *,
-        failed: bool,
-        finished_at: str,
-        status: str,
-        neutral: bool = False,
-    ) -> Settlement:
-        """Count a run's terminal status in its job's state, once per run (failure streak,
-        last success/failure), and release the overlap guard when the run is the active one.
-        A `neutral` outcome (a cancelled run) leaves the streak and last success/failure alone.
-        One UpdateItem when the run is the active one (or was counted already), two otherwise."""
-        names = {
-            "#job": "job",
-            "#gsi1pk": "gsi1pk",
-            "#gsi1sk": "gsi1sk",
-            "#counted": "last_counted_run_id",
-            "#before": "last_failures_before",
-            "#failures": "consecutive_failures",
-            "#last_run": "last_run_id",
-            "#last_status": "last_status",
-            "#last_finished": "last_finished_at",
-            "#outcome_at": "last_failure_at" if failed else "last_success_at",
-        }
-        values: dict[str, Any] = {
-            ":job": job,
-            ":state": "STATE",
-            ":run": run_id,
-            ":zero": 0,
-            ":status": status,
-            ":at": finished_at,
-        }
-        sets = [
-            "#job = :job",
-            "#gsi1pk = :state",
-            "#gsi1sk = :job",
-            "#counted = :run",
-            "#before = if_not_exists(#failures, :zero)",
-            "#last_run = :run",
-            "#last_status = :status",
-            "#last_finished = :at",
-        ]
-        if neutral:
-            del names["#outcome_at"]
-        elif failed:
-            sets += ["#outcome_at = :at", "#failures = if_not_exists(#failures, :zero) + :one"]
-            values[":one"] = 1
-        else:
-            sets += ["#outcome_at = :at", "#failures = :zero"]
-        # Once per run, and never for a run that finished before the last one counted: a late
-        # duplicate of an older run's terminal event must not rewind the streak.
-        once = (
-            "(attribute_not_exists(#counted) OR #counted <> :run)"
-            " AND (attribute_not_exists(#last_finished) OR #last_finished <= :at)"
-        )
-        release = {"#active": "active_run_id", "#active_job": "active_batch_job_id"}
-        release["#active_since"] = "active_since"
-
-        def attempt(clear_active: bool) -> dict[str, Any]:
-            expression = "SET " + ", ".join(sets)
-            condition = once
-            attribute_names = dict(names)
-            if clear_active:
-                expression += " REMOVE #active, #active_job, #active_since"
-                condition += " AND #active = :run"
-                attribute_names.update(release)
-            response = self.client.update_item(
-                TableName=self.table,
-                Key=_ser(state_key(job)),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=attribute_names,
-                ExpressionAttributeValues=_ser(values),
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return _de(response.get("Attributes") or {})
-
-        failed_check = self.client.exceptions.ConditionalCheckFailedException
-        try:
-            return Settlement(counted=True, released=True, state=attempt(clear_active=True))
-        except failed_check as exc:
-            current = _de(exc.response.get("Item") or {})
-        if current.get("last_counted_run_id") == run_id:
-            return Settlement(counted=False, released=False, state=current)
-        try:
-            return Settlement(counted=True, released=False, state=attempt(clear_active=False))
-        except failed_check as exc:  # counted by a concurrent delivery of the same event
-            current = _de(exc.response.get("Item") or {})
-            return Settlement(counted=False, released=False, state=current)
-
     def claim_alert(self, job: str, run_id: str, alert: Alert, *, outbox_at: datetime) -> bool:
         """Put a pending alert on a run (and the run in the outbox) unless it has an outcome
         alert already: whoever claims it sends it first. False when it was claimed before."""
@@ -539,51 +294,6 @@ class RunStore(DeliveryRecords):
                 values={":pending": "pending"},
             )
 
-    def mark_active_if_idle(self, job: str, run_id: str, batch_job_id: str, since: str) -> bool:
-        """Make a run batchcron did not submit the job's active run, when none is (so it
-        counts for the overlap guard). False when another run is active."""
-        try:
-            self.update_job_state(
-                job,
-                {
-                    "active_run_id": run_id,
-                    "active_batch_job_id": batch_job_id,
-                    "active_since": since,
-                },
-                condition="attribute_not_exists(#active_run_id) OR #active_run_id = :run",
-                values={":run": run_id},
-            )
-        except ConflictError:
-            return False
-        return True
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """The result of counting a run's outcome: `counted` now (False: counted before), whether
-    this released the job's overlap guard, and the job state before the count (or as it is
-    now, when not counted)."""
-
-    counted: bool
-    released: bool
-    state: dict[str, Any]
-
-    def job_state(self, job: str) -> JobState:
-        if not self.state:
-            return JobState(job=job)
-        return JobState.model_validate({**self.state, "job": job})
-
-    @property
-    def failures_before(self) -> int:
-        """The failure streak before this run's outcome."""
-        key = "consecutive_failures" if self.counted else "last_failures_before"
-        return int(self.state.get(key) or 0)
-
-
-def _state(item: Mapping[str, Any]) -> JobState:
-    """A job state from its item (the job name comes from the key)."""
-    return JobState.model_validate({**item, "job": str(item["pk"]).removeprefix("JOB#")})
-
 
 def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
     """The DynamoDB item for a run."""
@@ -594,11 +304,3 @@ def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
     if outbox_at is not None:
         item.update({"outbox_pk": OUTBOX, "outbox_sk": f"{iso(outbox_at)}#{run.run_id}"})
     return item
-
-
-def _condition_names(condition: str) -> set[str]:
-    """Attribute names used as #name in a condition expression."""
-    import re
-
-    found = set(re.findall(r"#([A-Za-z_][A-Za-z0-9_]*)", condition))
-    return found - set(re.findall(r"#([sra]\d+)", condition))

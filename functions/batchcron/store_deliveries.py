@@ -13,43 +13,19 @@ Items (RunsTable, both kept DELIVERY_TTL after they were last processed, via `ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from batchcron.ddb import ConflictError, _ser
 from batchcron.models import iso
+from batchcron.store_base import Table
 
 DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
 
 
-class DeliveryRecords:
-    """The delivery part of RunStore (a mixin: RunStore supplies the generic helpers)."""
-
-    table: str
-
-    if TYPE_CHECKING:
-
-        @property
-        def client(self) -> Any: ...
-
-        def _put_new(self, item: Mapping[str, Any]) -> bool: ...
-
-        def _get(
-            self, key: Mapping[str, str], consistent: bool = True
-        ) -> dict[str, Any] | None: ...
-
-        def _update(
-            self,
-            key: Mapping[str, str],
-            *,
-            set_: Mapping[str, Any] | None = None,
-            remove: Iterable[str] = (),
-            add: Mapping[str, int] | None = None,
-            condition: str | None = None,
-            values: Mapping[str, Any] | None = None,
-            return_new: bool = False,
-        ) -> dict[str, Any] | None: ...
+class DeliveryRecords(Table):
+    """The delivery part of RunStore."""
 
     def claim_body(
         self, body_sha256: str, hook_id: str, delivery_id: str, *, now: datetime
