@@ -25,6 +25,7 @@ class LocalSystem:
         self.options = options
         self.console = output.out()
         self.stop_event = threading.Event()
+        self.terminated = False
         self._cleanup: list[Any] = []
         self.view: Any = None
         self.started = time.monotonic()
@@ -33,24 +34,40 @@ class LocalSystem:
     def run(self) -> int:
         from batchcron.local.view import RunView
 
-        previous = signal.getsignal(signal.SIGTERM)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        if main:
+            signal.signal(signal.SIGTERM, self._terminate)
+            signal.signal(signal.SIGINT, self._interrupt)
         self.view = RunView(self.console, live=self.console.is_terminal)
         try:
             self.start()
             self.banner()
             with self.view:
                 self.watch()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before the handler was set
             pass
         finally:
             try:
                 self.finish()
             finally:
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGTERM, previous)
+                if main:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
         return 0
+
+    def _terminate(self, *_: Any) -> None:
+        """SIGTERM: stop now, without waiting for in-flight state changes."""
+        self.terminated = True
+        self.stop_event.set()
+
+    def _interrupt(self, *_: Any) -> None:
+        """Ctrl-C: stop at the watch loop's next turn. A KeyboardInterrupt raised wherever the
+        main thread happened to be could leave a lock held (botocore's pool, moto's server in
+        this process) that the summary and the shutdown then wait on for ever. A second Ctrl-C
+        interrupts at once."""
+        self.stop_event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watch(self) -> None:
         from batchcron.wiring import store
@@ -322,7 +339,7 @@ class LocalSystem:
     def _settle(self) -> None:
         """Give in-flight state changes a moment to land, so the summary is not half-way."""
         synth = getattr(self, "synth", None)
-        if synth is None or self.stop_event.is_set():
+        if synth is None or self.terminated:
             return
         deadline = time.monotonic() + min(10.0, self.options.pace * 6 + 1.0)
         while synth.busy() and time.monotonic() < deadline:
