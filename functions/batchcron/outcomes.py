@@ -103,6 +103,21 @@ class Recorder:
         result = Recorded(change.job, change.run_id, change.status.value, applied)
         if not item:  # cannot happen: a failed condition means the item exists
             return result
+        try:
+            return self._after_apply(change, job, item, applied, result)
+        finally:
+            # The grid's cell of this run, last and even when a step above failed: a failure
+            # here fails the event, and its redelivery (a duplicate) writes the cell again.
+            self.store.note_run(item)
+
+    def _after_apply(
+        self,
+        change: StateChange,
+        job: Job | None,
+        item: dict[str, Any],
+        applied: bool,
+        result: Recorded,
+    ) -> Recorded:
         run = Run.model_validate(item)
         if applied:
             count("StateChangesRecorded")

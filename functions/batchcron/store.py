@@ -2,7 +2,8 @@
 
 Items
 - run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>
-- job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>
+- job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>   (store_state.py)
+- newest runs    pk=JOB#<job>  sk=RECENT         gsi1pk=RECENT gsi1sk=<job>  (store_recent.py)
 - watermark      pk=META       sk=WATERMARK
 - delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL;
 - delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see store_deliveries.py)
@@ -20,12 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron.ddb import ConflictError, _de, _plain, _ser
-from batchcron.models import Alert, Run, iso, utcnow
+from batchcron.models import Alert, Run, Status, iso, utcnow
 
 # Public names that moved with their part of the store (`from batchcron.store import ...` works).
 from batchcron.store_deliveries import DELIVERY_TTL as DELIVERY_TTL
 from batchcron.store_deliveries import DeliveryRecords
 from batchcron.store_deliveries import delivery_key as delivery_key
+from batchcron.store_recent import CELL_FIELDS, RecentRuns
 from batchcron.store_state import JobStates
 from batchcron.store_state import Settlement as Settlement
 from batchcron.store_state import state_key as state_key
@@ -45,14 +47,20 @@ def run_key(job: str, run_id: str) -> dict[str, str]:
 WATERMARK_KEY = {"pk": "META", "sk": "WATERMARK"}
 
 
-class RunStore(JobStates, DeliveryRecords):
+class RunStore(JobStates, RecentRuns, DeliveryRecords):
     """Reads and conditional writes on the runs table: runs, their outbox and alerts, and the
     watermark here; job state, deliveries and the grid's newest runs in their mixins."""
 
     # --- runs ----------------------------------------------------------------------------
     def claim_run(self, run: Run, *, outbox_at: datetime | None = None) -> bool:
-        """Create a run item unless it exists (the exactly-once claim). True when created."""
-        return self._put_new(run_item(run, outbox_at=outbox_at))
+        """Create a run item unless it exists (the exactly-once claim). True when created.
+        A CLAIMED run gets its grid cell with its next status (the submit follows at once)."""
+        item = run_item(run, outbox_at=outbox_at)
+        if not self._put_new(item):
+            return False
+        if run.status != Status.CLAIMED:
+            self._note_quietly(item)
+        return True
 
     def update_run(
         self,
@@ -85,13 +93,18 @@ class RunStore(JobStates, DeliveryRecords):
             conditions.append(f"#status IN ({', '.join(placeholders)})")
         if condition:
             conditions.append(f"({condition})")
-        return self._update(
+        shown = not CELL_FIELDS.isdisjoint(changes)
+        item = self._update(
             run_key(job, run_id),
             set_=fields,
+            add={"rev": 1},
             condition=" AND ".join(conditions),
             values=vals,
-            return_new=return_new,
+            return_new=return_new or shown,
         )
+        if shown and item is not None:
+            self._note_quietly(item)
+        return item if return_new else None
 
     def get_run(self, job: str, run_id: str) -> Run | None:
         item = self._get(run_key(job, run_id))
@@ -182,9 +195,9 @@ class RunStore(JobStates, DeliveryRecords):
         REMOVE) and `order` when `order` is greater than the recorded one; `defaults` only
         where the item has none (runs batchcron did not create). Returns (the item after, True),
         or (the item as it is, False) when the event is older or a duplicate."""
-        names: dict[str, str] = {"#order": "order"}
-        values: dict[str, Any] = {":order": order}
-        sets, removes = ["#order = :order"], []
+        names: dict[str, str] = {"#order": "order", "#rev": "rev"}
+        values: dict[str, Any] = {":order": order, ":zero": 0, ":one": 1}
+        sets, removes = ["#order = :order", "#rev = if_not_exists(#rev, :zero) + :one"], []
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
             if value is None:
@@ -301,6 +314,7 @@ def run_item(run: Run, *, outbox_at: datetime | None = None) -> dict[str, Any]:
     item.update(run_key(run.job, run.run_id))
     item.update({"gsi1pk": "RUN", "gsi1sk": f"{run.created_at}#{run.run_id}"})
     item["expires_at"] = int((utcnow() + RUN_TTL).timestamp())
+    item["rev"] = 1
     if outbox_at is not None:
         item.update({"outbox_pk": OUTBOX, "outbox_sk": f"{iso(outbox_at)}#{run.run_id}"})
     return item

@@ -12,6 +12,7 @@ import pytest
 
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.models import Attempt, JobState, Run, Status
+from batchcron.store_recent import RECENT_KEEP, run_cell
 from batchcron.ui import grid, text
 from batchcron.ui import text as text_module
 from batchcron.ui.app import Request, Response, StatusPage
@@ -58,6 +59,8 @@ class FakeSource(Source):
         self._runs = runs  # newest first
         self.job_states: dict[str, JobState] = {}
         self.failing_reads: set[str] = set()
+        self.without_recent: set[str] = set()  # jobs whose runs predate their RECENT item
+        self.bad_cells: dict[str, dict[str, Any]] = {}
         self.lines: list[tuple[int, str]] = []
 
     def catalogue(self) -> Catalogue:
@@ -73,6 +76,18 @@ class FakeSource(Source):
         if job in self.failing_reads:
             raise RuntimeError("throttled")
         return self._runs.get(job, [])[:limit]
+
+    def recent(self) -> dict[str, dict[str, Any] | BaseException]:
+        if "*" in self.failing_reads:
+            raise RuntimeError("throttled")
+        found: dict[str, dict[str, Any] | BaseException] = {
+            job: {run.run_id: run_cell(run.model_dump()) for run in runs}
+            for job, runs in self._runs.items()
+            if job not in self.without_recent
+        }
+        for job, cells in self.bad_cells.items():
+            found[job] = {**found.get(job, {}), **cells}  # type: ignore[dict-item]
+        return found
 
     def recent_runs(self, limit: int) -> list[Run]:
         found = [r for runs in self._runs.values() for r in runs]
@@ -201,10 +216,40 @@ def test_grid_shows_upstream_jobs_as_links_and_when_the_job_starts(source: FakeS
 
 
 def test_one_job_whose_runs_cannot_be_read_does_not_hide_the_others(source: FakeSource) -> None:
+    # Given green-belt's runs predate its RECENT item, so its row is read from its runs
+    source.without_recent.add("green-belt")
+    source.job_states["green-belt"] = JobState(job="green-belt")
     source.failing_reads.add("green-belt")
     text = html(get(page(source), "/"))
     assert "could not read runs: RuntimeError: throttled" in text
     assert text.count('href="/runs/parish/') == 8
+
+
+def test_grid_reads_a_job_without_a_recent_item_from_its_runs(source: FakeSource) -> None:
+    source.without_recent.add("green-belt")
+    source.job_states["green-belt"] = JobState(job="green-belt")
+    text = html(get(page(source), "/"))
+    assert text.count('href="/runs/green-belt/') == 2
+    assert 'aria-label="FAILED · green-belt-20261132T0000' in text
+
+
+def test_a_malformed_cell_costs_its_row_only(source: FakeSource) -> None:
+    source.bad_cells["green-belt"] = {"green-belt-20261139T0000": {"s": "EXPLODED", "v": 1}}
+    text = html(get(page(source), "/"))
+    row = text[text.index('data-job="green-belt"') :]
+    assert "could not read runs" in row[: row.index("</tr>")]
+    assert text.count('href="/runs/parish/') == 8
+
+
+def test_the_grid_still_renders_when_the_newest_runs_cannot_be_read(source: FakeSource) -> None:
+    source.failing_reads.add("*")
+    text = html(get(page(source), "/"))
+    assert re.findall(r'data-job="([^"]+)"', text) == ["parish", "green-belt", "entity-builder"]
+    assert text.count("could not read runs: RuntimeError: throttled") == 3
+
+
+def test_the_store_keeps_at_least_as_many_runs_per_job_as_the_grid_shows() -> None:
+    assert text_module.GRID_RUNS <= RECENT_KEEP
 
 
 @pytest.mark.parametrize(

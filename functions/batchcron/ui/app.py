@@ -173,7 +173,7 @@ class StatusPage:
         filters = grid.Filters.parse(request.query)
         if filters.q:
             names = [name for name in names if filters.q.lower() in name.lower()]
-        runs = self.source.runs_of(names, text.GRID_RUNS)
+        runs = self.source.grid_runs(names, states, text.GRID_RUNS)
         return grid.grid(
             catalogue,
             states,

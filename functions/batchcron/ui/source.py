@@ -1,15 +1,18 @@
 """What the status page reads: the catalogue, the run store and the job log streams.
 
-The grid costs one DynamoDB Query for every job's state (the ByTime index, `STATE` partition)
-plus one Query per job for its last 25 runs (`pk = JOB#<job>`, newest first, Limit 25), run a
-few at a time.
+The grid costs two DynamoDB Queries whatever the number of jobs, both on the ByTime index: every
+job's state (`gsi1pk = STATE`) and every job's newest runs (`gsi1pk = RECENT`: one item per job
+holding its last 25 runs as cells in one JSON string, see store_recent.py). A job with a state
+but no RECENT item (runs written before that item existed, and none since) costs one more Query
+for its runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from batchcron.catalogue import Catalogue
 from batchcron.models import JobState, Run
@@ -50,6 +53,42 @@ class Source:
         from batchcron.wiring import store
 
         return store().recent_runs(limit=limit)
+
+    def recent(self) -> dict[str, dict[str, Any] | BaseException]:
+        """Every job's newest runs as cells (run id -> cell), in one Query; a job whose cells
+        cannot be read maps to its error."""
+        from batchcron.wiring import store
+
+        return store().recent_cells()
+
+    def grid_runs(
+        self, jobs: Sequence[str], states: Collection[str], limit: int
+    ) -> dict[str, list[Run] | BaseException]:
+        """Each job's newest `limit` runs, newest first, from its RECENT item; a job that has a
+        state but no RECENT item yet is read from its runs. A job whose cells or runs cannot
+        be read gets its error, the others their runs."""
+        from batchcron.store_recent import cell_run
+
+        try:
+            recent = self.recent()
+        except Exception as exc:
+            return dict.fromkeys(jobs, exc)
+        found: dict[str, list[Run] | BaseException] = {}
+        for job in jobs:
+            cells = recent.get(job)
+            if cells is None:
+                continue
+            if isinstance(cells, BaseException):
+                found[job] = cells
+                continue
+            try:
+                newest = sorted(cells, reverse=True)[:limit]
+                found[job] = [cell_run(job, run_id, cells[run_id]) for run_id in newest]
+            except Exception as exc:
+                found[job] = exc
+        older = [job for job in jobs if job not in recent and job in states]
+        found.update(self.runs_of(older, limit))
+        return found
 
     def runs_of(self, jobs: Sequence[str], limit: int) -> dict[str, list[Run] | BaseException]:
         """Each job's newest runs; a job whose read fails gets its error, the others their runs."""
