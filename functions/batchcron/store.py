@@ -33,6 +33,10 @@ from batchcron.store_state import Settlement as Settlement
 from batchcron.store_state import state_key as state_key
 
 RUN_TTL = timedelta(days=400)
+# Statuses a Batch state-change event follows within seconds: the job-state function writes the
+# grid's cell when it records that event, which keeps the cell's writes off the submit path
+# (the tick's fan-out, the webhook). Other statuses are written by whoever sets them.
+BATCH_FOLLOWS = frozenset({Status.CLAIMED, Status.SUBMITTED})
 OUTBOX = "TODO"  # claims to re-drive, submits to retry
 ALERTS = "ALERT"  # runs whose only work left is an alert to send
 
@@ -53,12 +57,11 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords):
 
     # --- runs ----------------------------------------------------------------------------
     def claim_run(self, run: Run, *, outbox_at: datetime | None = None) -> bool:
-        """Create a run item unless it exists (the exactly-once claim). True when created.
-        A CLAIMED run gets its grid cell with its next status (the submit follows at once)."""
+        """Create a run item unless it exists (the exactly-once claim). True when created."""
         item = run_item(run, outbox_at=outbox_at)
         if not self._put_new(item):
             return False
-        if run.status != Status.CLAIMED:
+        if run.status not in BATCH_FOLLOWS:
             self._note_quietly(item)
         return True
 
@@ -93,7 +96,10 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords):
             conditions.append(f"#status IN ({', '.join(placeholders)})")
         if condition:
             conditions.append(f"({condition})")
-        shown = not CELL_FIELDS.isdisjoint(changes)
+        new_status = changes.get("status")
+        shown = not CELL_FIELDS.isdisjoint(changes) and (
+            new_status is None or Status(new_status) not in BATCH_FOLLOWS
+        )
         item = self._update(
             run_key(job, run_id),
             set_=fields,

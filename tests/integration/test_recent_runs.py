@@ -85,28 +85,45 @@ def writes(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecentW
     yield RecentWrites(store, monkeypatch)
 
 
-def submit(store: RunStore, run: Run) -> None:
-    """Claim a run and record its submit, as the submit path does."""
+def overwrite_cells(store: RunStore, text: str) -> None:
+    """Set parish's RECENT cells to `text` behind the store's back."""
+    store.client.update_item(
+        TableName=store.table,
+        Key=_ser(recent_key("parish")),
+        UpdateExpression="SET #cells = :text",
+        ExpressionAttributeNames={"#cells": "cells"},
+        ExpressionAttributeValues={":text": {"S": text}},
+    )
+
+
+def start(store: RunStore, run: Run) -> None:
+    """Claim a run and record it RUNNING (as its Batch event would)."""
     assert store.claim_run(run)
-    store.update_run(run.job, run.run_id, {"status": "SUBMITTED"})
+    store.update_run(run.job, run.run_id, {"status": "RUNNING"})
 
 
-def test_a_run_is_a_cell_of_its_job_from_its_first_status_after_the_claim(
+def test_the_submit_path_writes_no_cell_and_the_first_batch_event_does(
     store: RunStore, writes: RecentWrites
 ) -> None:
-    run = make_run(1)
+    catalogue = parse_catalogue(CATALOGUE)
+    recorder = Recorder(catalogue, store, Notifier(store, settings(), catalogue=lambda: catalogue))
+    run = make_run(0)
     store.claim_run(run)
-    assert writes.count == 0  # the submit follows at once
     store.update_run("parish", run.run_id, {"status": "SUBMITTED"})
-    assert cells(store) == {
-        run.run_id: {"s": "SUBMITTED", "t": "schedule", "c": run.created_at, "v": 2}
-    }
+    assert writes.count == 0  # a Batch event follows within seconds
+    recorder.record(parse_event(batch_event("RUNNABLE", 0, run_id=run.run_id)))
+    assert cells(store)[run.run_id]["s"] == "RUNNABLE"
 
 
-def test_a_run_claimed_with_its_outcome_is_a_cell_at_once(store: RunStore) -> None:
-    run = make_run(1, status=Status.SKIPPED)
+@pytest.mark.parametrize("status", [Status.SKIPPED, Status.QUEUED, Status.SUBMIT_FAILED])
+def test_a_status_no_batch_event_follows_is_a_cell_at_once(store: RunStore, status: Status) -> None:
+    skipped = make_run(1, status=Status.SKIPPED)
+    store.claim_run(skipped)  # claimed with its outcome
+    assert cells(store)[skipped.run_id]["s"] == "SKIPPED"
+    run = make_run(2)
     store.claim_run(run)
-    assert cells(store)[run.run_id]["s"] == "SKIPPED"
+    store.update_run("parish", run.run_id, {"status": status, "reason": "why"})
+    assert cells(store)[run.run_id]["s"] == status.value
 
 
 def test_status_changes_replace_the_cell_and_bookkeeping_writes_leave_it(
@@ -115,9 +132,9 @@ def test_status_changes_replace_the_cell_and_bookkeeping_writes_leave_it(
     run = make_run(1)
     store.claim_run(run)
     store.update_run(
-        "parish", run.run_id, {"status": "SUBMITTED", "submitted_at": "2026-01-02T00:00:01Z"}
+        "parish", run.run_id, {"status": "RUNNING", "started_at": "2026-01-02T00:00:01Z"}
     )
-    assert cells(store)[run.run_id]["s"] == "SUBMITTED"
+    assert cells(store)[run.run_id]["s"] == "RUNNING"
     written = writes.count
     # When only the outbox and the alert change
     store.claim_alert("parish", run.run_id, Alert(kind="failed"), outbox_at=T0)
@@ -153,39 +170,33 @@ def test_the_first_cell_seeds_the_item_from_runs_written_before_it(store: RunSto
         del item["rev"]
         store.client.put_item(TableName=store.table, Item=_ser(item))
     assert cells(store) == {}
-    # When a new run is submitted
+    # When a new run starts
     newest = make_run(3)
-    submit(store, newest)
+    start(store, newest)
     # Then the item holds the old runs too
     found = cells(store)
     assert sorted(found) == sorted(make_run(n).run_id for n in range(4))
     assert found[make_run(0).run_id]["s"] == "SUCCEEDED"
-    assert found[newest.run_id]["s"] == "SUBMITTED"
+    assert found[newest.run_id]["s"] == "RUNNING"
 
 
 def test_the_item_keeps_the_newest_runs_only(store: RunStore) -> None:
     total = RECENT_KEEP + 7
     for n in range(total):
-        submit(store, make_run(n))
+        start(store, make_run(n))
         assert len(cells(store)) <= RECENT_KEEP
     newest = sorted((make_run(n).run_id for n in range(total)), reverse=True)[:RECENT_KEEP]
     assert sorted(cells(store), reverse=True) == newest
     # A late write of a run older than every cell kept leaves the item as it is
-    store.update_run("parish", make_run(0).run_id, {"status": "SKIPPED"})
+    store.update_run("parish", make_run(0).run_id, {"status": "SUCCEEDED"})
     assert sorted(cells(store), reverse=True) == newest
 
 
 def test_an_unreadable_item_is_rebuilt_from_the_runs(store: RunStore) -> None:
-    submit(store, make_run(1))
-    store.client.update_item(
-        TableName=store.table,
-        Key=_ser(recent_key("parish")),
-        UpdateExpression="SET #cells = :junk",
-        ExpressionAttributeNames={"#cells": "cells"},
-        ExpressionAttributeValues={":junk": {"S": "{not json"}},
-    )
+    start(store, make_run(1))
+    overwrite_cells(store, "{not json")
     assert isinstance(store.recent_cells()["parish"], ValueError)
-    submit(store, make_run(2))
+    start(store, make_run(2))
     assert sorted(cells(store)) == [make_run(1).run_id, make_run(2).run_id]
 
 
@@ -205,13 +216,7 @@ def test_batch_events_keep_the_cell_in_step_and_a_redelivery_heals_a_stale_one(
     assert (cell["s"], cell["x"]) == ("SUCCEEDED", 0)
     assert cell["b"] and cell["e"]
     # Given the cell was lost (or never written)
-    store.client.update_item(
-        TableName=store.table,
-        Key=_ser(recent_key("parish")),
-        UpdateExpression="SET #cells = :none",
-        ExpressionAttributeNames={"#cells": "cells"},
-        ExpressionAttributeValues={":none": {"S": "{}"}},
-    )
+    overwrite_cells(store, "{}")
     # When the terminal event is delivered again (a duplicate: nothing else changes)
     assert not recorder.record(parse_event(done)).applied
     # Then the cell is back
@@ -222,20 +227,20 @@ def test_a_failed_cell_write_never_fails_the_runs_write_and_the_next_write_puts_
     store: RunStore, writes: RecentWrites, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = make_run(1), make_run(2)
-    submit(store, first)
+    start(store, first)
     writes.failing = True
-    submit(store, second)  # the run is recorded: the grid is not its business
-    store.update_run("parish", first.run_id, {"status": "RUNNING"})
-    assert store.get_run("parish", second.run_id).status == Status.SUBMITTED  # type: ignore[union-attr]
+    start(store, second)  # the run is recorded: the grid is not its business
+    store.update_run("parish", first.run_id, {"status": "SUCCEEDED"})
+    assert store.get_run("parish", second.run_id).status == Status.RUNNING  # type: ignore[union-attr]
     assert second.run_id not in cells(store)
-    assert cells(store)[first.run_id]["s"] == "SUBMITTED"
+    assert cells(store)[first.run_id]["s"] == "RUNNING"
     assert "could not note the run" in caplog.text
     writes.failing = False
-    store.update_run("parish", second.run_id, {"status": "RUNNING"})
-    store.update_run("parish", first.run_id, {"status": "SUCCEEDED"})
+    store.update_run("parish", second.run_id, {"status": "FAILED", "exit_code": 2})
+    store.update_run("parish", first.run_id, {"status": "SUCCEEDED", "exit_code": 0})
     assert {k: v["s"] for k, v in cells(store).items()} == {
         first.run_id: "SUCCEEDED",
-        second.run_id: "RUNNING",
+        second.run_id: "FAILED",
     }
 
 
@@ -245,7 +250,7 @@ def test_a_failed_cell_write_fails_the_event_and_its_redelivery_writes_the_cell(
     catalogue = parse_catalogue(CATALOGUE)
     recorder = Recorder(catalogue, store, Notifier(store, settings(), catalogue=lambda: catalogue))
     run_id = "parish-20260101T000000"
-    submit(store, make_run(0))
+    start(store, make_run(0))
     event = batch_event("SUCCEEDED", 1, run_id=run_id)
     writes.failing = True
     with pytest.raises(ClientError):
@@ -253,7 +258,7 @@ def test_a_failed_cell_write_fails_the_event_and_its_redelivery_writes_the_cell(
     # The run and its job state are recorded; only the cell is behind
     assert store.get_run("parish", run_id).status == Status.SUCCEEDED  # type: ignore[union-attr]
     assert store.job_state("parish").last_status == "SUCCEEDED"
-    assert cells(store)[run_id]["s"] == "SUBMITTED"
+    assert cells(store)[run_id]["s"] == "RUNNING"
     writes.failing = False
     recorder.record(parse_event(event))  # Lambda's retry of the failed invocation
     assert cells(store)[run_id]["s"] == "SUCCEEDED"
@@ -262,13 +267,13 @@ def test_a_failed_cell_write_fails_the_event_and_its_redelivery_writes_the_cell(
 
 def test_writers_racing_on_a_new_job_lose_no_cell(store: RunStore) -> None:
     runs = [make_run(n, job="fresh") for n in range(8)]
-    start = threading.Barrier(len(runs))
+    go = threading.Barrier(len(runs))
     errors: list[BaseException] = []
 
     def claim(run: Run) -> None:
         try:
-            start.wait()
-            submit(store, run)
+            go.wait()
+            start(store, run)
         except BaseException as exc:
             errors.append(exc)
 
