@@ -1,6 +1,7 @@
 """Figure 2, dispatch scaling: AWS API calls per tick (botocore `before-call` hook on the
-dispatcher's session) for catalogues of 100, 1,000 and 10,000 jobs with 0 and 100 of them due,
-and the tick's CPU time. Each tick goes through the real handler against the moto server."""
+dispatcher's session) for catalogues of 100, 1,000 and 2,000 jobs (the catalogue's limit,
+`MAX_JOBS`) with 0 and 100 of them due, and the tick's CPU time. Each tick goes through the
+real handler against the moto server."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from batchcron.catalogue import MAX_JOBS
 from bench.common import CallCounter, MotoServer, Row, command, pointed_at, provision_stack
 
-SIZES = (100, 1_000, 10_000)
+SIZES = (100, 1_000, MAX_JOBS)
 DUE = (0, 100)
 FIRST = "2026-03-02T00:59:00Z"
 TICK = "2026-03-02T01:00:00Z"
