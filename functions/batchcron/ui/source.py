@@ -67,7 +67,7 @@ class Source:
         """Each job's newest `limit` runs, newest first, from its RECENT item; a job that has a
         state but no RECENT item yet is read from its runs. A job whose cells or runs cannot
         be read gets its error, the others their runs."""
-        from batchcron.store_recent import cell_run
+        from batchcron.store_recent import cell_run, newest
 
         try:
             recent = self.recent()
@@ -82,8 +82,9 @@ class Source:
                 found[job] = cells
                 continue
             try:
-                newest = sorted(cells, reverse=True)[:limit]
-                found[job] = [cell_run(job, run_id, cells[run_id]) for run_id in newest]
+                found[job] = [
+                    cell_run(job, run_id, cell) for run_id, cell in newest(cells, limit).items()
+                ]
             except Exception as exc:
                 found[job] = exc
         older = [job for job in jobs if job not in recent and job in states]
