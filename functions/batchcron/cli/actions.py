@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from batchcron.models import Run
+from batchcron.models import Run, utcnow
 
 
 class ActionError(ValueError):
@@ -57,7 +57,7 @@ def run_now(
     if environment:
         entry = entry.model_copy(update={"environment": {**entry.environment, **environment}})
     paused = store().job_state(job).paused
-    moment = now or datetime.now(UTC)
+    moment = now or utcnow()
     request = Request(
         job=entry, trigger="manual", run_id=run_name(job, moment, precise=True), git_ref=ref
     )
@@ -72,7 +72,7 @@ def set_paused(job: str, paused: bool, *, now: datetime | None = None) -> str:
     from batchcron.wiring import store
 
     load_catalogue().get(job)
-    changes: dict[str, Any] = {"paused": paused, "paused_at": iso(now or datetime.now(UTC))}
+    changes: dict[str, Any] = {"paused": paused, "paused_at": iso(now or utcnow())}
     if not paused:
         changes["paused_at"] = None
     store().update_job_state(job, changes)

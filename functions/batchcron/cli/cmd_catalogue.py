@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from batchcron.cli import output
 from batchcron.cli.app import cli, connect, output_options, target_options
 from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetError, TargetOptions
+from batchcron.models import utcnow
 
 JOB_COLUMNS = (
     Column("JOB"),
@@ -87,7 +87,7 @@ def job_row(
     from batchcron.cli.graph import after_info
     from batchcron.schedule import next_slot, zone
 
-    now = datetime.now(UTC)
+    now = utcnow()
     upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
     upcoming = upcoming if job.enabled else None
     return {

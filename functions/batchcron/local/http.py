@@ -7,10 +7,11 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from batchcron.models import utcnow
 
 if TYPE_CHECKING:
     from batchcron.ui.app import StatusPage
@@ -93,7 +94,7 @@ def function_url_event(
         text = body.decode("utf-8") if is_text else None
     except UnicodeDecodeError:
         text = None
-    now = datetime.now(UTC)
+    now = utcnow()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
