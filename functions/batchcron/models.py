@@ -214,11 +214,13 @@ class JobState(Record):
     last_failure_at: str | None = None
     last_counted_run_id: str | None = None  # the run whose outcome was counted last
     # `after:` jobs: the open cycle began at `upstream_since` (the previous upstream run's
-    # start); `upstream_start` names a run whose cycle is claimed but not yet submitted.
+    # start); `upstream_start` names a run whose cycle is claimed but not yet submitted;
+    # `upstream_runs` and `upstream_finished` are the runs that start consumed (never again).
     upstream_since: str | None = None
     upstream_run_id: str | None = None
     upstream_start: str | None = None
-    upstream_runs: list[str] = field(default_factory=list)
+    upstream_runs: list[str] = field(default_factory=list)  # what the open cycle's start took
+    upstream_finished: dict[str, str] = field(default_factory=dict)  # upstream job -> finish
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -77,7 +77,9 @@ def clock_reads(source: str, path: Path) -> Iterator[tuple[int, str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and node.name == CLOCK[1]:
                 allowed.update(id(inner) for inner in ast.walk(node))
-    called = {id(node.func): len(node.args) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    called = {
+        id(node.func): len(node.args) for node in ast.walk(tree) if isinstance(node, ast.Call)
+    }
     for node in ast.walk(tree):
         if id(node) in allowed or not isinstance(node, ast.Attribute | ast.Name):
             continue
