@@ -6,8 +6,10 @@ TIMER_ABSTIME, ...)` when DONT_FAKE_MONOTONIC=1, and Python 3.11's `time.sleep` 
 every sleep fails with EINVAL (libfaketime issue #426, fixed after 0.9.10). Faking the monotonic
 clock instead hangs every timed wait of a thread (`Event.wait`, `Lock.acquire(timeout=)`, whose
 `sem_clockwait` libfaketime does not translate). So the campaign keeps the monotonic clock real
-and sleeps here on a lock's timed wait, which is real monotonic time and which libfaketime
-leaves alone. Outside libfaketime this changes nothing.
+(and turns off libfaketime's condition-variable "monotonic fix", FAKETIME_FORCE_MONOTONIC_FIX=0,
+which mistimes the GIL's hand-over between threads) and sleeps here on a lock's timed wait, which
+is real monotonic time and which libfaketime leaves alone. Outside libfaketime this changes
+nothing.
 """
 
 from __future__ import annotations
