@@ -239,7 +239,7 @@ def quiet_logs() -> None:
 
     logger.setLevel(logging.CRITICAL)
     logging.getLogger("botocore").setLevel(logging.CRITICAL)
-    from batchcron import slack
+    from batchcron.adapters import slack
 
     # slack.py sets its logger's level when imported: quieten it after that.
     logging.getLogger(slack.__name__).setLevel(logging.CRITICAL)

@@ -132,7 +132,7 @@ def _expected(jobs: int) -> set[str]:
 def _limited(moto: MotoServer, jobs_file: Path, jobs: int, limit: float) -> dict[str, Any]:
     """The slot with SubmitJob limited to `limit`/s; later ticks retry what the first could not
     submit (SUBMIT_FAILED, from the outbox) until every run is in Batch or 5 ticks passed."""
-    from batchcron import aws
+    from batchcron.adapters import aws
 
     env = {**provision_stack(moto), "JOBS_FILE": str(jobs_file)}
     expected = _expected(jobs)
@@ -168,7 +168,7 @@ def _limited(moto: MotoServer, jobs_file: Path, jobs: int, limit: float) -> dict
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     import boto3
 
-    from batchcron import aws
+    from batchcron.adapters import aws
 
     raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:

@@ -40,7 +40,7 @@ def _catalogue() -> str:
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     from datetime import UTC, datetime, timedelta
 
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.catalogue import load_catalogue
     from batchcron.handlers.job_state import handler
     from batchcron.local.functions import LocalContext

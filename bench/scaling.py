@@ -39,7 +39,7 @@ def _cpu() -> float:
 
 
 def measure(moto: MotoServer, size: int, due: int, jobs_dir: Path) -> dict[str, Any]:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.catalogue import load_catalogue
     from batchcron.handlers.dispatch import handler
     from batchcron.local.functions import LocalContext

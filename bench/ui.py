@@ -41,7 +41,7 @@ def _catalogue() -> str:
 
 
 def _seed(table: str) -> None:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.models import Run
     from batchcron.store import _ser, run_item
     from batchcron.store_recent import recent_item
@@ -109,7 +109,7 @@ def _time(page: Any, request: Any) -> tuple[list[float], Any]:
 
 
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.ui.app import Request, StatusPage
     from batchcron.ui.source import Source
 

@@ -60,7 +60,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _reset_caches() -> None:
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.settings import settings
 
     settings.cache_clear()

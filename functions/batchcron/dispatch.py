@@ -356,7 +356,7 @@ class Dispatcher:
     def _outbox_item(
         self, run: Run, now: datetime, result: TickResult, *, redrive: bool = True
     ) -> None:
-        from batchcron.slack import SlackError
+        from batchcron.adapters.slack import SlackError
 
         job = self.catalogue.jobs.get(run.job)
         redrive = redrive and run.status in (Status.CLAIMED, Status.SUBMIT_FAILED)

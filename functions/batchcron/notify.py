@@ -20,13 +20,13 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from batchcron.adapters.secrets import PLACEHOLDER, get_secret
+from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, SlackRejectedError
 from batchcron.alerting import Where, message
 from batchcron.catalogue import Catalogue, Job
 from batchcron.models import Alert, Run, Status, iso, parse_time, utcnow
 from batchcron.observability import count, logger
-from batchcron.secrets import PLACEHOLDER, get_secret
 from batchcron.settings import Settings
-from batchcron.slack import Slack, SlackError, SlackRateLimitedError, SlackRejectedError
 from batchcron.store import RunStore
 
 MAX_ATTEMPTS = 10  # failed deliveries before an alert may be given up ...

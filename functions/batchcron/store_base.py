@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from batchcron import aws
+from batchcron.adapters import aws
 from batchcron.ddb import ConflictError, _de, _ser
 
 

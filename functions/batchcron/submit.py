@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from batchcron.batch import FINISHED, Batch, BatchUnavailableError, JobSpec
+from batchcron.adapters.batch import FINISHED, Batch, BatchUnavailableError, JobSpec
 from batchcron.catalogue import Job
 from batchcron.models import Alert, JobState, Run, Status, Trigger, bound_text, iso, utcnow
 from batchcron.observability import count, logger

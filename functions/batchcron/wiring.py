@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchcron.batch import Batch
+from batchcron.adapters.batch import Batch
 from batchcron.catalogue import Job, load_catalogue
 from batchcron.dispatch import Dispatcher
 from batchcron.models import Run

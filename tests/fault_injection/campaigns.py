@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
-from batchcron.batch import Batch, JobSpec
+from batchcron.adapters.batch import Batch, JobSpec
 from batchcron.catalogue import Catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
@@ -818,10 +818,10 @@ def _chaos(
 
 def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> Any:
     """A Recorder on its own table (same key schema) whose alerts go to `slack_url`."""
+    from batchcron.adapters.slack import Slack
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
     from batchcron.provision import table_definition
-    from batchcron.slack import Slack
 
     table = f"batchcron-{name}-RunsTable"
     stack.client("dynamodb").create_table(TableName=table, **table_definition())
@@ -906,10 +906,10 @@ def slack_outage(seed: int = 71) -> Tally:
     dispatcher re-sends pending alerts every 30 minutes → every record written; every alert
     delivered after recovery; none sent again once Slack acknowledged it, even when every event
     is delivered again afterwards."""
+    from batchcron.adapters.slack import Slack, SlackError
     from batchcron.catalogue import parse_catalogue
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
-    from batchcron.slack import Slack, SlackError
     from tests.fault_injection.fake_slack import FakeSlack
 
     tally = Tally("Slack down for hours, 503, 429, slow", seed)

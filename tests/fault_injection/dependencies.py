@@ -262,7 +262,7 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
 
 def _parts(stack: Stack, clock: Clock) -> tuple[Any, Any]:
     """A recorder (the job-state path) and a dispatcher sharing one submitter and clock."""
-    from batchcron.batch import Batch
+    from batchcron.adapters.batch import Batch
     from batchcron.dispatch import Dispatcher
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder

@@ -110,7 +110,7 @@ class Stack:
 
 
 def reset_caches() -> None:
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.settings import settings
 
     settings.cache_clear()

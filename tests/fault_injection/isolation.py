@@ -176,7 +176,7 @@ class _Timeline:
         self.events.append("submit")
 
     def slack(self, timeout: float) -> Any:
-        from batchcron.slack import Slack
+        from batchcron.adapters.slack import Slack
 
         timeline = self
 
@@ -479,10 +479,10 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
     whose REPOSITORY is 3,000 characters, through the job-state recorder with alerts to a fake
     Slack that refuses payloads over Block Kit's limits → every event recorded, every alert
     delivered within the limits, every key within DynamoDB's."""
+    from batchcron.adapters.slack import Slack
     from batchcron.catalogue import parse_catalogue
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
-    from batchcron.slack import Slack
 
     tally = Tally("100 KB reasons, 3,000-character REPOSITORY", seed)
     catalogue_text = many_jobs(count, None)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, SlackUnavailableError
 from batchcron.models import Alert, Run, Status, iso, parse_time
 from batchcron.notify import GIVE_UP_AFTER, MAX_ATTEMPTS, Notifier, next_attempt
 from batchcron.settings import settings
-from batchcron.slack import Slack, SlackError, SlackRateLimitedError, SlackUnavailableError
 from batchcron.store import ALERTS, RunStore
 from tests.fault_injection.fake_slack import FakeSlack
 

@@ -57,7 +57,7 @@ def slack(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     boto3.client("secretsmanager").put_secret_value(
         SecretId=aws_env.slack_secret_arn, SecretString=fake.url()
     )
-    monkeypatch.setattr("batchcron.slack.DEFAULT_BACKOFF", 0)
+    monkeypatch.setattr("batchcron.adapters.slack.DEFAULT_BACKOFF", 0)
     yield fake
     fake.close()
 
@@ -335,7 +335,7 @@ def test_concurrency_forbid_applies_to_upstream_runs(
     # The builder is still running (moto's Batch finishes jobs at once) when the next cycle
     # completes
     monkeypatch.setattr(
-        "batchcron.batch.Batch.describe",
+        "batchcron.adapters.batch.Batch.describe",
         lambda self, ids: {job_id: {"status": "RUNNING"} for job_id in ids},
     )
     record(finished("lad-collection", ago=timedelta(minutes=-5)), lambda_context)

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from batchcron.batch import Batch
+from batchcron.adapters.batch import Batch
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batchcron.adapters.batch import Batch
+from batchcron.adapters.slack import Slack, SlackError
 from batchcron.alerting import log_stream_url, texts
-from batchcron.batch import Batch
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.dispatch import Dispatcher
 from batchcron.handlers.job_state import handler
@@ -26,7 +27,6 @@ from batchcron.models import Run, Status
 from batchcron.notify import Notifier
 from batchcron.outcomes import Recorder
 from batchcron.settings import settings as app_settings
-from batchcron.slack import Slack, SlackError
 from batchcron.store import ALERTS, RunStore
 from batchcron.submit import Submitter
 from tests.batch_events import STUCK, batch_event, lifecycle
@@ -222,7 +222,7 @@ def test_full_lifecycle_with_a_retried_attempt(world: World, slack: FakeSlack) -
 def test_sample_events_through_the_handler(
     aws_env: Any, slack: FakeSlack, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("batchcron.slack.DEFAULT_BACKOFF", 0)
+    monkeypatch.setattr("batchcron.adapters.slack.DEFAULT_BACKOFF", 0)
     boto3.client("secretsmanager").put_secret_value(
         SecretId=aws_env.slack_secret_arn, SecretString=slack.url()
     )
@@ -476,7 +476,7 @@ def test_no_webhook_configured_skips_alerts_but_records(
     boto3.client("secretsmanager").put_secret_value(
         SecretId=aws_env.slack_secret_arn, SecretString="unset"
     )
-    from batchcron import secrets
+    from batchcron.adapters import secrets
 
     secrets.reset()
     world.claim("parish", "parish-20260101T000000")

@@ -289,7 +289,7 @@ def test_writers_racing_on_a_new_job_lose_no_cell(store: RunStore) -> None:
 def test_the_grid_reads_every_job_in_two_queries(
     store: RunStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.ui.app import Request, StatusPage
     from batchcron.ui.source import Source
 

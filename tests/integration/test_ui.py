@@ -58,7 +58,7 @@ def follow(app: StatusPage, response: Response) -> str:
 
 
 def test_the_grid_costs_two_queries_whatever_the_number_of_jobs(page: StatusPage) -> None:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.catalogue import load_catalogue
     from batchcron.ddb import _ser
     from batchcron.store import run_item
@@ -138,7 +138,7 @@ def test_cancel_drops_a_queued_run(page: StatusPage) -> None:
 
 
 def test_run_page_reads_the_last_log_lines(aws_env: Any, page: StatusPage) -> None:
-    from batchcron.joblogs import JobLogs
+    from batchcron.adapters.joblogs import JobLogs
 
     stream = "batchcron/default/abc"
     JobLogs().write(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchcron import aws
+from batchcron.adapters import aws
 from batchcron.github import MAX_BODY_BYTES, sign
 from batchcron.models import Status, iso, utcnow
 from batchcron.settings import settings as app_settings
@@ -363,7 +363,7 @@ def test_a_paused_job_is_skipped(aws_env: Any, lambda_context: Any) -> None:
 def test_queue_keeps_only_the_newest_push_pending(
     aws_env: Any, lambda_context: Any, catalogue: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron.batch import Batch
+    from batchcron.adapters.batch import Batch
 
     # moto finishes jobs at once: answer DescribeJobs as if every build were still running
     def running(self: Batch, job_ids: Any) -> dict[str, dict[str, Any]]:
@@ -464,7 +464,7 @@ def test_a_rotated_secret_is_fetched_again_on_a_mismatch(aws_env: Any, lambda_co
 def test_forged_requests_re_read_the_secret_at_most_once_a_minute(
     aws_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron import secrets
+    from batchcron.adapters import secrets
 
     reads: list[bool] = []
     real = secrets.get_secret

@@ -401,7 +401,7 @@ def test_cancel_drops_a_queued_run(aws_env: Any, capsys: pytest.CaptureFixture[s
 
 
 def test_logs_prints_the_runs_stream(aws_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from batchcron.joblogs import JobLogs
+    from batchcron.adapters.joblogs import JobLogs
 
     JobLogs(boto3.client("logs")).write(
         aws_env.log_group,
@@ -438,7 +438,7 @@ def test_logs_of_an_unknown_run(aws_env: Any, capsys: pytest.CaptureFixture[str]
 def test_logs_job_prints_the_latest_runs_stream(
     aws_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from batchcron.joblogs import JobLogs
+    from batchcron.adapters.joblogs import JobLogs
 
     now = datetime.now(UTC)
     stamp = int(now.timestamp() * 1000)
@@ -459,8 +459,8 @@ def test_logs_job_prints_the_latest_runs_stream(
 def test_logs_follow_waits_for_the_stream_until_the_run_ends(
     aws_env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from batchcron.adapters.joblogs import JobLogs
     from batchcron.cli import cmd_logs
-    from batchcron.joblogs import JobLogs
     from batchcron.wiring import store
 
     # Given a run just submitted: no log stream yet

@@ -121,7 +121,7 @@ def submit(aws_env: Any, job: str = "parish") -> str:
 
 
 def synthesizer(aws_env: Any, deliver: Any, failures: dict[str, int | None]) -> Synthesizer:
-    from batchcron.joblogs import JobLogs
+    from batchcron.adapters.joblogs import JobLogs
 
     return Synthesizer(
         boto3.client("batch"),
@@ -165,7 +165,7 @@ def test_a_submitted_job_gets_runnable_starting_running_succeeded(aws_env: Any) 
 
 
 def test_fail_makes_the_run_fail_with_a_nonzero_exit_and_log_lines(aws_env: Any) -> None:
-    from batchcron.joblogs import JobLogs
+    from batchcron.adapters.joblogs import JobLogs
 
     events: list[dict[str, Any]] = []
     submit(aws_env)
@@ -192,7 +192,7 @@ def test_a_terminated_job_ends_failed_with_its_reason(aws_env: Any) -> None:
 
 
 def test_every_client_sees_a_job_as_local_mode_plays_it(aws_env: Any) -> None:
-    from batchcron.batch import Batch
+    from batchcron.adapters.batch import Batch
 
     job_id = submit(aws_env)
     synth = synthesizer(aws_env, lambda event: None, {})

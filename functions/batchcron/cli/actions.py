@@ -91,7 +91,7 @@ class Cancelled:
 
 def cancel(run: Run, who: str) -> Cancelled:
     """Drop a queued run, or ask Batch to terminate a running one."""
-    from batchcron.batch import Batch
+    from batchcron.adapters.batch import Batch
     from batchcron.jobstate import CANCEL_REASON
     from batchcron.models import Status
     from batchcron.store import ConflictError

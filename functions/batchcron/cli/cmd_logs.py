@@ -25,7 +25,7 @@ from batchcron.cli.target import TargetOptions
 @target_options
 def logs(target: TargetOptions, name: str, follow: bool) -> int:
     """Print a run's CloudWatch log stream (for a JOB: its latest run's)."""
-    from batchcron.joblogs import JobLogs, NoLogStreamError
+    from batchcron.adapters.joblogs import JobLogs, NoLogStreamError
     from batchcron.settings import settings
 
     resolved = connect(target)

@@ -77,7 +77,7 @@ def _webhook(options: TargetOptions) -> tuple[str, str]:
         arn = target.environment.get("GITHUB_WEBHOOK_SECRET_ARN")
         if not arn:
             raise UsageError("the stack has no WebhookSecretArn output: pass --secret")
-        from batchcron.secrets import SecretUnavailableError, get_secret
+        from batchcron.adapters.secrets import SecretUnavailableError, get_secret
 
         try:
             return target.webhook_url, get_secret(arn)

@@ -133,7 +133,7 @@ def _ask_endpoint(endpoint: str, region: str | None) -> LocalState | None:
 
 def activate(target: Target, options: TargetOptions) -> None:
     """Point this process's AWS clients and settings at the target."""
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.settings import settings
 
     env = os.environ

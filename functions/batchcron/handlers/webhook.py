@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchcron.adapters.secrets import SecretUnavailableError
 from batchcron.github import (
     BadPayloadError,
     DeliveryInProgressError,
@@ -26,7 +27,6 @@ from batchcron.github import (
 )
 from batchcron.observability import count, logger, metrics, traced
 from batchcron.router import Request, Response, Router
-from batchcron.secrets import SecretUnavailableError
 
 if TYPE_CHECKING:
     from batchcron.webhook import Services
@@ -72,7 +72,7 @@ def github(request: Request) -> Response:
 def _secrets() -> Iterator[str]:
     """The webhook secret, then (only if that fails, and at most once a minute) a fresh read in
     case it was rotated. The template's placeholder never counts as a secret."""
-    from batchcron.secrets import PLACEHOLDER, get_secret, refresh_allowed
+    from batchcron.adapters.secrets import PLACEHOLDER, get_secret, refresh_allowed
     from batchcron.settings import settings
 
     arn = settings().require("github_webhook_secret_arn")

@@ -129,7 +129,7 @@ class LocalSystem:
         self._start_workers()
 
     def _point_clients_at(self, endpoint: str) -> None:
-        from batchcron import aws, secrets
+        from batchcron.adapters import aws, secrets
         from batchcron.settings import settings
 
         env = os.environ
@@ -160,7 +160,7 @@ class LocalSystem:
     def _provision(self) -> Any:
         import boto3
 
-        from batchcron import aws, secrets
+        from batchcron.adapters import aws, secrets
         from batchcron.provision import provision
         from batchcron.settings import settings
 
@@ -214,7 +214,7 @@ class LocalSystem:
     def _start_workers(self) -> None:
         import boto3
 
-        from batchcron.joblogs import JobLogs
+        from batchcron.adapters.joblogs import JobLogs
         from batchcron.local.synth import FailurePlan, Synthesizer
         from batchcron.local.ticker import Ticker
 

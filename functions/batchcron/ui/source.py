@@ -112,7 +112,7 @@ class Source:
 
     def log_tail(self, run: Run, limit: int) -> tuple[list[tuple[int, str]], str]:
         """The stream's last lines and a note when there are none (never raises for logs)."""
-        from batchcron.joblogs import JobLogs, NoLogStreamError
+        from batchcron.adapters.joblogs import JobLogs, NoLogStreamError
 
         stream = run.log_stream or next(
             (a.log_stream for a in reversed(run.attempts) if a.log_stream), None

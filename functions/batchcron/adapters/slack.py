@@ -14,7 +14,7 @@ DEFAULT_RETRIES = 1  # per kind of error (5xx, connection), after the first try
 DEFAULT_BACKOFF = 0.5  # seconds, doubled per retry
 
 # slack_sdk logs the URL at DEBUG: keep its logger above that.
-_log = logging.getLogger("batchcron.slack")
+_log = logging.getLogger("batchcron.adapters.slack")
 _log.setLevel(logging.INFO)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from batchcron.batch import Batch, BatchUnavailableError, JobSpec
+from batchcron.adapters.batch import Batch, BatchUnavailableError, JobSpec
 
 SPEC = JobSpec(
     name="job-20261128T000000",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from batchcron import secrets
+from batchcron.adapters import secrets
 
 
 class _Client:
@@ -25,7 +25,7 @@ class _Client:
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> _Client:
     fake = _Client([])
-    monkeypatch.setattr("batchcron.aws.secretsmanager", lambda: fake)
+    monkeypatch.setattr("batchcron.adapters.aws.secretsmanager", lambda: fake)
     return fake
 
 

@@ -26,7 +26,7 @@ def _read(arn: str) -> str:
     """One GetSecretValue on batchcron's own client (its timeouts and bounded retries)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from batchcron import aws
+    from batchcron.adapters import aws
 
     try:
         response: dict[str, Any] = dict(aws.secretsmanager().get_secret_value(SecretId=arn))

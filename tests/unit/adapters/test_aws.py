@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from batchcron import aws
+from batchcron.adapters import aws
 
 
 def test_concurrent_first_use_builds_one_client(monkeypatch: pytest.MonkeyPatch) -> None:

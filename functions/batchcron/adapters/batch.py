@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from batchcron import aws
+from batchcron.adapters import aws
 
 # Fargate infrastructure failures worth another attempt; everything else exits (≤ 5 conditions).
 RETRY_ON_EXIT = (
