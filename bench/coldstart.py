@@ -43,7 +43,7 @@ def _prepare(handler: str, moto: MotoServer, slack_url: str) -> dict[str, str]:
         # The sample tick is Sunday 2026-11-29 00:00 UTC: with the watermark a minute before,
         # the default catalogue's daily local-authority-district and weekly green-belt are due,
         # so the first invocation submits real runs.
-        from batchcron.store import RunStore
+        from batchcron.store.runs import RunStore
 
         with pointed_at(moto.endpoint, env):
             before = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)

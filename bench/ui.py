@@ -43,8 +43,9 @@ def _catalogue() -> str:
 def _seed(table: str) -> None:
     from batchcron.adapters import aws
     from batchcron.models import Run
-    from batchcron.store import _ser, run_item
-    from batchcron.store_recent import recent_item
+    from batchcron.store.items import _ser
+    from batchcron.store.recent import recent_item
+    from batchcron.store.runs import run_item
 
     client: Any = aws.dynamodb()
     start = datetime(2026, 3, 2, tzinfo=UTC)

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from batchcron.catalogue import Catalogue, Job
-from batchcron.cycle_store import claim_cycle, finish_cycle_start
 from batchcron.models import JobState, iso, utcnow
 from batchcron.observability import count, logger
-from batchcron.store import ConflictError, RunStore
+from batchcron.store.cycles import claim_cycle, finish_cycle_start
+from batchcron.store.items import ConflictError
+from batchcron.store.runs import RunStore
 from batchcron.submit import Outcome, Request, Submitter, run_name
 from batchcron.upstream import decide_from_states, downstream_of, upstream_names, with_after
 

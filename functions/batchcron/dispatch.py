@@ -22,7 +22,8 @@ from batchcron.catalogue import Catalogue, Job
 from batchcron.models import JobState, Run, Status, Trigger, bound_text, iso, parse_time, utcnow
 from batchcron.observability import logger
 from batchcron.schedule import slots_between
-from batchcron.store import ALERTS, OUTBOX, ConflictError, RunStore
+from batchcron.store.items import ConflictError
+from batchcron.store.runs import ALERTS, OUTBOX, RunStore
 from batchcron.submit import (
     REDRIVE_AFTER,
     Outcome,

@@ -27,7 +27,7 @@ from batchcron.catalogue import Catalogue, Job
 from batchcron.models import Alert, Run, Status, iso, parse_time, utcnow
 from batchcron.observability import count, logger
 from batchcron.settings import Settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 
 MAX_ATTEMPTS = 10  # failed deliveries before an alert may be given up ...
 GIVE_UP_AFTER = timedelta(days=1)  # ... and only once it is this old

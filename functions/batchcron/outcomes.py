@@ -27,7 +27,8 @@ from batchcron.jobstate import BatchJobStateChange, StateChange, interpret, pars
 from batchcron.models import Alert, Run, Status, iso, utcnow
 from batchcron.notify import Notifier
 from batchcron.observability import count, logger
-from batchcron.store import RunStore, Settlement
+from batchcron.store.runs import RunStore
+from batchcron.store.state import Settlement
 from batchcron.submit import Submitter
 
 # A fresh alert is sent right away by the function (and its Lambda retries); the dispatcher

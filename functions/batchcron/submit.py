@@ -19,7 +19,8 @@ from batchcron.catalogue import Job
 from batchcron.models import Alert, JobState, Run, Status, Trigger, bound_text, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.settings import Settings
-from batchcron.store import ALERTS, OUTBOX, ConflictError, RunStore
+from batchcron.store.items import ConflictError
+from batchcron.store.runs import ALERTS, OUTBOX, RunStore
 
 # A claim older than this cannot still be in flight (the dispatcher's timeout is shorter).
 REDRIVE_AFTER = timedelta(minutes=3)

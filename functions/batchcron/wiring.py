@@ -9,7 +9,7 @@ from batchcron.catalogue import Job, load_catalogue
 from batchcron.dispatch import Dispatcher
 from batchcron.models import Run
 from batchcron.settings import settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from batchcron.submit import Submitter
 
 

@@ -24,7 +24,7 @@ from batchcron.catalogue import Catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
 from batchcron.settings import settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from batchcron.submit import REDRIVE_AFTER, Submitter, run_name
 from tests.conftest import fresh_push_payload, load_event
 from tests.fault_injection.harness import Clock, Stack, Tally, many_jobs, moto_stack
@@ -839,7 +839,7 @@ def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> 
 
 def _all_runs(store: RunStore) -> list[Run]:
     """Every run item in the table (a scan: the campaign's tables are small)."""
-    from batchcron.store import _de
+    from batchcron.store.items import _de
 
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {"TableName": store.table}

@@ -18,7 +18,7 @@ from typing import Any
 
 from batchcron.models import Run, Status, parse_time
 from batchcron.settings import settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from tests.fault_injection.campaigns import ConditionalFailures
 from tests.fault_injection.harness import Clock, Stack, Tally, moto_stack
 
@@ -129,7 +129,7 @@ class _Claims:
         self.lost = 0
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        from batchcron.store import ConflictError
+        from batchcron.store.items import ConflictError
 
         def claim_cycle(*args: Any, **kwargs: Any) -> Any:
             try:

@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.provision import Provisioned, provision
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from tests.serial_moto import serialised_moto
 
 REGION = "eu-west-2"

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
 from batchcron.settings import settings
-from batchcron.store import ALERTS, RunStore
+from batchcron.store.runs import ALERTS, RunStore
 from batchcron.submit import REDRIVE_AFTER, run_name
 from tests.fault_injection.campaigns import (
     MINUTE,

@@ -15,7 +15,7 @@ from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, S
 from batchcron.models import Alert, Run, Status, iso, parse_time
 from batchcron.notify import GIVE_UP_AFTER, MAX_ATTEMPTS, Notifier, next_attempt
 from batchcron.settings import settings
-from batchcron.store import ALERTS, RunStore
+from batchcron.store.runs import ALERTS, RunStore
 from tests.fault_injection.fake_slack import FakeSlack
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

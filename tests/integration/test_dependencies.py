@@ -16,7 +16,7 @@ import pytest
 from batchcron.handlers.dispatch import handler as dispatch_handler
 from batchcron.handlers.job_state import handler
 from batchcron.models import Run, Status, iso
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from tests.batch_events import batch_event
 from tests.integration.test_job_state import FakeSlack
 

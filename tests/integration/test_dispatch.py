@@ -16,7 +16,7 @@ from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
 from batchcron.settings import settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from batchcron.submit import REDRIVE_AFTER, Request, Submitter, run_name
 from tests.conftest import load_event
 from tests.faults import Storm, storm_on

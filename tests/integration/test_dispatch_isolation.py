@@ -11,7 +11,7 @@ import pytest
 from batchcron.catalogue import parse_catalogue
 from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
-from batchcron.store import ALERTS
+from batchcron.store.runs import ALERTS
 from batchcron.submit import REDRIVE_AFTER, definition_allowed
 from tests.integration.test_dispatch import CATALOGUE, Clock, World, at
 

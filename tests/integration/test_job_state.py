@@ -27,7 +27,7 @@ from batchcron.models import Run, Status
 from batchcron.notify import Notifier
 from batchcron.outcomes import Recorder
 from batchcron.settings import settings as app_settings
-from batchcron.store import ALERTS, RunStore
+from batchcron.store.runs import ALERTS, RunStore
 from batchcron.submit import Submitter
 from tests.batch_events import STUCK, batch_event, lifecycle
 from tests.conftest import load_event

@@ -18,7 +18,8 @@ from batchcron.adapters import aws
 from batchcron.github import MAX_BODY_BYTES, sign
 from batchcron.models import Status, iso, utcnow
 from batchcron.settings import settings as app_settings
-from batchcron.store import RunStore, delivery_key
+from batchcron.store.deliveries import delivery_key
+from batchcron.store.runs import RunStore
 from tests.conftest import load_event
 from tests.faults import Storm, storm_on
 

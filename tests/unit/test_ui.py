@@ -12,7 +12,7 @@ import pytest
 
 from batchcron.catalogue import Catalogue, parse_catalogue
 from batchcron.models import Attempt, JobState, Run, Status
-from batchcron.store_recent import RECENT_KEEP, run_cell
+from batchcron.store.recent import RECENT_KEEP, run_cell
 from batchcron.ui import grid, text
 from batchcron.ui import text as text_module
 from batchcron.ui.app import Request, Response, StatusPage

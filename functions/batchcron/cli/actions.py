@@ -94,7 +94,7 @@ def cancel(run: Run, who: str) -> Cancelled:
     from batchcron.adapters.batch import Batch
     from batchcron.jobstate import CANCEL_REASON
     from batchcron.models import Status
-    from batchcron.store import ConflictError
+    from batchcron.store.items import ConflictError
     from batchcron.wiring import store
 
     runs_store = store()

@@ -67,7 +67,7 @@ class Source:
         """Each job's newest `limit` runs, newest first, from its RECENT item; a job that has a
         state but no RECENT item yet is read from its runs. A job whose cells or runs cannot
         be read gets its error, the others their runs."""
-        from batchcron.store_recent import cell_run, newest
+        from batchcron.store.recent import cell_run, newest
 
         try:
             recent = self.recent()

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchcron.ddb import ConflictError, _ser
 from batchcron.models import iso
-from batchcron.store_base import Table
+from batchcron.store.items import ConflictError, _ser
+from batchcron.store.table import Table
 
 DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from batchcron.adapters import aws
-from batchcron.ddb import ConflictError, _de, _ser
+from batchcron.store.items import ConflictError, _de, _ser
 
 
 class Table:

@@ -21,9 +21,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from batchcron.ddb import ConflictError, _ser
 from batchcron.models import Run
-from batchcron.store_base import Table
+from batchcron.store.items import ConflictError, _ser
+from batchcron.store.table import Table
 
 RECENT_KEEP = 25  # the status page's grid width
 CELL_FIELDS = frozenset(

@@ -12,7 +12,8 @@ import contextlib
 from collections.abc import Sequence
 
 from batchcron.models import JobState
-from batchcron.store import ConflictError, RunStore
+from batchcron.store.items import ConflictError
+from batchcron.store.runs import RunStore
 
 __all__ = ["ConflictError", "claim_cycle", "finish_cycle_start"]
 

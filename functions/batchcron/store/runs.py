@@ -20,17 +20,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchcron.ddb import ConflictError, _de, _plain, _ser
 from batchcron.models import Alert, Run, Status, iso, utcnow
-
-# Public names that moved with their part of the store (`from batchcron.store import ...` works).
-from batchcron.store_deliveries import DELIVERY_TTL as DELIVERY_TTL
-from batchcron.store_deliveries import DeliveryRecords
-from batchcron.store_deliveries import delivery_key as delivery_key
-from batchcron.store_recent import CELL_FIELDS, RecentRuns
-from batchcron.store_state import JobStates
-from batchcron.store_state import Settlement as Settlement
-from batchcron.store_state import state_key as state_key
+from batchcron.store.deliveries import DeliveryRecords
+from batchcron.store.items import ConflictError, _de, _plain, _ser
+from batchcron.store.recent import CELL_FIELDS, RecentRuns
+from batchcron.store.state import JobStates
 
 RUN_TTL = timedelta(days=400)
 # Statuses a Batch state-change event follows within seconds: the job-state function writes the

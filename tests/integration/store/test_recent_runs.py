@@ -15,14 +15,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchcron.catalogue import parse_catalogue
-from batchcron.ddb import _ser
 from batchcron.jobstate import parse_event
 from batchcron.models import Alert, Run, Status, iso
 from batchcron.notify import Notifier
 from batchcron.outcomes import Recorder
 from batchcron.settings import settings
-from batchcron.store import RunStore, run_item
-from batchcron.store_recent import RECENT_KEEP, recent_key
+from batchcron.store.items import _ser
+from batchcron.store.recent import RECENT_KEEP, recent_key
+from batchcron.store.runs import RunStore, run_item
 from tests.batch_events import batch_event
 
 CATALOGUE = """

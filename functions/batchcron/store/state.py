@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from batchcron.ddb import ConflictError, _de, _plain, _ser
 from batchcron.models import JobState
-from batchcron.store_base import Table
+from batchcron.store.items import ConflictError, _de, _plain, _ser
+from batchcron.store.table import Table
 
 
 def state_key(job: str) -> dict[str, str]:
