@@ -85,9 +85,9 @@ bench: $(STAMP) ## measure batchcron against its limits -> bench/results.md
 	$(BIN)/python -m bench
 
 # The functions read functions/jobs.compiled.json instead of parsing jobs.yaml while its recorded
-# sha256 matches jobs.yaml (batchcron/catalogue_compiled.py); an invalid catalogue fails here.
+# sha256 matches jobs.yaml (batchcron/catalogue/compiled.py); an invalid catalogue fails here.
 catalogue: $(STAMP) ## validate functions/jobs.yaml and compile it to functions/jobs.compiled.json
-	$(BIN)/python -m batchcron.catalogue_compiled functions/jobs.yaml
+	$(BIN)/python -m batchcron.catalogue.build functions/jobs.yaml
 
 # sam build ships sources only, and /var/task is read-only: without bytecode in the package
 # every cold start compiles every module it imports. unchecked-hash: valid whatever the zip does

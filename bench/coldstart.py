@@ -93,8 +93,8 @@ def _detokenise(calls: list[dict[str, Any]], env: dict[str, str]) -> list[dict[s
 
 
 def run(moto: MotoServer, runs: int = RUNS) -> tuple[list[Row], dict[str, Any]]:
-    from batchcron.catalogue import DEFAULT_JOBS_FILE
-    from batchcron.catalogue_compiled import compile_catalogue
+    from batchcron.catalogue.build import compile_catalogue
+    from batchcron.catalogue.loading import DEFAULT_JOBS_FILE
     from tests.fault_injection.fake_slack import FakeSlack
 
     # As `make build` does for the Lambda bundle: the functions read the compiled catalogue.

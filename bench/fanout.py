@@ -104,7 +104,7 @@ def _names(env: dict[str, str]) -> Counter[str]:
 
 def _bare_requests(env: dict[str, str]) -> list[dict[str, Any]]:
     """The SubmitJob requests the dispatcher makes for the slot, under other names."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Run, Status
     from batchcron.settings import settings
     from batchcron.submit import Submitter, run_name

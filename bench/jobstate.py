@@ -41,7 +41,7 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     from datetime import UTC, datetime, timedelta
 
     from batchcron.adapters import aws
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.handlers.job_state import handler
     from batchcron.local.functions import LocalContext
     from batchcron.submit import Request, run_name

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from batchcron.catalogue import Job, Notify
+from batchcron.catalogue.model import Job, Notify
 from batchcron.jobstate import explain_stuck, stuck_reason
 from batchcron.models import Alert, Run, Status, parse_time
 

@@ -13,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
+from batchcron.catalogue.upstream import (
+    decide_from_states,
+    downstream_of,
+    upstream_names,
+    with_after,
+)
 from batchcron.models import JobState, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.store.cycles import claim_cycle, finish_cycle_start
 from batchcron.store.items import ConflictError
 from batchcron.store.runs import RunStore
 from batchcron.submit import Outcome, Request, Submitter, run_name
-from batchcron.upstream import decide_from_states, downstream_of, upstream_names, with_after
 
 CLAIM_TRIES = 3
 

@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
+from batchcron.catalogue.schedule import slots_between
 from batchcron.models import JobState, Run, Status, Trigger, bound_text, iso, parse_time, utcnow
 from batchcron.observability import logger
-from batchcron.schedule import slots_between
 from batchcron.store.items import ConflictError
 from batchcron.store.runs import ALERTS, OUTBOX, RunStore
 from batchcron.submit import (

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from batchcron.records import Record, RecordError, check, field, record
 
 if TYPE_CHECKING:  # the catalogue (yaml, cron) is not needed to verify a request
-    from batchcron.catalogue import Job, OnPush
+    from batchcron.catalogue.model import Job, OnPush
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 SIGNATURE_PREFIX = "sha256="

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from batchcron.catalogue import Catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_key, iso
 from batchcron.records import Record, RecordError, record
 from batchcron.records import field as item

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from batchcron.adapters.secrets import PLACEHOLDER, get_secret
 from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, SlackRejectedError
 from batchcron.alerting import Where, message
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
 from batchcron.models import Alert, Run, Status, iso, parse_time, utcnow
 from batchcron.observability import count, logger
 from batchcron.settings import Settings
@@ -199,7 +199,7 @@ def _outbox_work_left(run: Run) -> bool:
 
 def default_notifier() -> Notifier:
     """A notifier on the functions' settings, store and catalogue."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.settings import settings
     from batchcron.wiring import store
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron.alerting import outcome_alert
-from batchcron.catalogue import Catalogue, Job, Notify
+from batchcron.catalogue.model import Catalogue, Job, Notify
 from batchcron.jobstate import BatchJobStateChange, StateChange, interpret, parse_event
 from batchcron.models import Alert, Run, Status, iso, utcnow
 from batchcron.notify import Notifier
@@ -196,7 +196,7 @@ class Recorder:
             created_at=iso(self.clock()),
         )
         if alert is not None and run.status == Status.FAILED:
-            from batchcron.upstream import blocked_by_failure
+            from batchcron.catalogue.upstream import blocked_by_failure
 
             blocks = blocked_by_failure(self.catalogue, run.job)
             if blocks:
@@ -247,7 +247,7 @@ def _stuck(run: Run) -> bool:
 def recorder() -> Recorder:
     """A recorder on the functions' settings (the Lambda and local mode)."""
     from batchcron import wiring
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.notify import default_notifier
 
     return Recorder(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from batchcron.adapters.batch import FINISHED, Batch, BatchUnavailableError, JobSpec
-from batchcron.catalogue import Job
+from batchcron.catalogue.model import Job
 from batchcron.models import Alert, JobState, Run, Status, Trigger, bound_text, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.settings import Settings

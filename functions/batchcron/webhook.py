@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
 from batchcron.github import (
     BadPayloadError,
     DeliveryInProgressError,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from batchcron.adapters.batch import Batch
-from batchcron.catalogue import Job, load_catalogue
+from batchcron.catalogue.loading import load_catalogue
+from batchcron.catalogue.model import Job
 from batchcron.dispatch import Dispatcher
 from batchcron.models import Run
 from batchcron.settings import settings

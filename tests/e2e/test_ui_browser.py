@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import load_catalogue
+from batchcron.catalogue.loading import load_catalogue
 from tests.e2e.test_local import Local, start_local  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

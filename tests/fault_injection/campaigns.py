@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ReadTimeoutError
 
 from batchcron.adapters.batch import Batch, JobSpec
-from batchcron.catalogue import Catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
 from batchcron.settings import settings
@@ -399,8 +399,8 @@ def outage(seed: int = 43, rounds: int = 3) -> Tally:
     monthly) → per job only the latest slot runs, when within its starting deadline; every
     older slot is counted MISSED (the newest 20 per job recorded one by one); a repeated tick
     after the outage adds nothing."""
+    from batchcron.catalogue.schedule import slots_between
     from batchcron.dispatch import MAX_MISSED_RECORDS
-    from batchcron.schedule import slots_between
 
     tally = Tally("outage of several hours", seed)
     rng = random.Random(seed)
@@ -719,7 +719,7 @@ def state_events(seed: int = 61, runs_per_job: int = 6) -> Tally:
     (reference), then shuffled within each run, 30% duplicated, with late copies of finished
     runs' events (terminal ones included) mixed into later runs and a late burst at the end
     (chaos) → every run's final record, every job's state and the alerts Slack got are equal."""
-    from batchcron.catalogue import parse_catalogue
+    from batchcron.catalogue.loading import parse_catalogue
     from tests.fault_injection.fake_slack import FakeSlack
 
     tally = Tally("duplicated, reordered and late state events", seed)
@@ -907,7 +907,7 @@ def slack_outage(seed: int = 71) -> Tally:
     delivered after recovery; none sent again once Slack acknowledged it, even when every event
     is delivered again afterwards."""
     from batchcron.adapters.slack import Slack, SlackError
-    from batchcron.catalogue import parse_catalogue
+    from batchcron.catalogue.loading import parse_catalogue
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
     from tests.fault_injection.fake_slack import FakeSlack

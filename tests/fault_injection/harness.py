@@ -17,7 +17,8 @@ from unittest import mock
 import boto3
 from botocore.config import Config
 
-from batchcron.catalogue import Catalogue, parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.provision import Provisioned, provision
 from batchcron.store.runs import RunStore
 from tests.serial_moto import serialised_moto

@@ -86,7 +86,7 @@ def poison_job(seed: int = 83, healthy: int = 20, minutes: int = 30) -> Tally:
         missing = f"{base}-missing:1"
         os.environ["EXTRA_JOB_DEFINITION_ARNS"] = missing  # allowed, but Batch has none
         settings.cache_clear()
-        from batchcron.catalogue import parse_catalogue
+        from batchcron.catalogue.loading import parse_catalogue
 
         catalogue = parse_catalogue(_poison_catalogue(healthy, missing))
         clock = Clock(T0)
@@ -480,7 +480,7 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
     Slack that refuses payloads over Block Kit's limits → every event recorded, every alert
     delivered within the limits, every key within DynamoDB's."""
     from batchcron.adapters.slack import Slack
-    from batchcron.catalogue import parse_catalogue
+    from batchcron.catalogue.loading import parse_catalogue
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
 

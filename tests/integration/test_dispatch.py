@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from batchcron.adapters.batch import Batch
-from batchcron.catalogue import Catalogue, parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
 from batchcron.settings import settings

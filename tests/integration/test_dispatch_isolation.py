@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
 from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
 from batchcron.store.runs import ALERTS

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from batchcron.adapters.batch import Batch
 from batchcron.adapters.slack import Slack, SlackError
 from batchcron.alerting import log_stream_url, texts
-from batchcron.catalogue import Catalogue, parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.dispatch import Dispatcher
 from batchcron.handlers.job_state import handler
 from batchcron.jobstate import BadJobStateEventError, interpret, parse_event

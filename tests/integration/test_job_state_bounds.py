@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
 from batchcron.models import MAX_KEY_CHARS
 from tests.batch_events import batch_event
 from tests.fault_injection.fake_slack import over_limits

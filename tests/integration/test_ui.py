@@ -59,7 +59,7 @@ def follow(app: StatusPage, response: Response) -> str:
 
 def test_the_grid_costs_two_queries_whatever_the_number_of_jobs(page: StatusPage) -> None:
     from batchcron.adapters import aws
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.store.items import _ser
     from batchcron.store.runs import run_item
     from batchcron.wiring import store

@@ -16,7 +16,8 @@ from batchcron.alerting import (
     should_alert_failure,
     texts,
 )
-from batchcron.catalogue import Job, Notify, parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Job, Notify
 from batchcron.jobstate import apply, interpret, parse_event
 from batchcron.models import Alert, Run, Status
 from tests.batch_events import STUCK, batch_event

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchcron.catalogue import Job, OnPush
+from batchcron.catalogue.model import Job, OnPush
 from batchcron.github import (
     MAX_BODY_BYTES,
     MAX_PUSH_AGE,

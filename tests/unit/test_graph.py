@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import load_catalogue, parse_catalogue
+from batchcron.catalogue.loading import load_catalogue, parse_catalogue
 from batchcron.cli.graph import after_info, after_text, render
 from batchcron.models import JobState, iso
 from tests.unit.test_cli import _cli_env, run_cli  # noqa: F401  (the CLI's isolation fixture)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchcron.catalogue import parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
 from batchcron.jobstate import (
     BadJobStateEventError,
     StateChange,

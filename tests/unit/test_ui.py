@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import Catalogue, parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.models import Attempt, JobState, Run, Status
 from batchcron.store.recent import RECENT_KEEP, run_cell
 from batchcron.ui import grid, text

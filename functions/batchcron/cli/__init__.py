@@ -64,7 +64,7 @@ def explain(exc: BaseException) -> str | None:
         TokenRetrievalError,
     )
 
-    from batchcron.catalogue import CatalogueError, UnknownJobError
+    from batchcron.catalogue.errors import CatalogueError, UnknownJobError
     from batchcron.cli.push import PushError
     from batchcron.cli.target import TargetError
     from batchcron.local import LocalError

@@ -47,7 +47,7 @@ def run_now(
 ) -> RunNow:
     """Start a manual run of `job` through the one submit path, with `environment` on top of the
     catalogue's (its names checked by the caller). ActionError when disabled."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.submit import Request, run_name
     from batchcron.wiring import store, submitter
 
@@ -67,7 +67,7 @@ def run_now(
 
 def set_paused(job: str, paused: bool, *, now: datetime | None = None) -> str:
     """Pause or resume `job` (catalogue jobs only); the result as one line."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import iso
     from batchcron.wiring import store
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from batchcron.catalogue.words import describe_schedule
 from batchcron.cli import output
 from batchcron.cli.app import cli, connect, output_options, target_options
 from batchcron.cli.tables import Cell, Column, Mode, render
@@ -33,7 +34,7 @@ JOB_COLUMNS = (
 def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
     With JOB: that job's every field, defaults applied."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.cli.graph import after_text
 
     catalogue = load_catalogue()
@@ -84,8 +85,8 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
 def job_row(
     job: Any, paused: dict[str, bool] | None, states: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    from batchcron.catalogue.schedule import next_slot, zone
     from batchcron.cli.graph import after_info
-    from batchcron.schedule import next_slot, zone
 
     now = datetime.now(UTC)
     upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
@@ -143,24 +144,12 @@ def _value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def describe_schedule(expr: str | None) -> str:
-    if not expr:
-        return "push/manual only"
-    try:
-        from cron_descriptor import ExpressionDescriptor, Options
-
-        options = Options()
-        options.use_24hour_time_format = True
-        return str(ExpressionDescriptor(expr, options).get_description())
-    except Exception:  # a description is a nicety; the expression itself was validated
-        return expr
-
-
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def validate(file: Path | None) -> int:
     """Check a catalogue (default: JOBS_FILE or functions/jobs.yaml); every error, then exit 1."""
-    from batchcron.catalogue import CatalogueError, jobs_file, load_catalogue
+    from batchcron.catalogue.errors import CatalogueError
+    from batchcron.catalogue.loading import jobs_file, load_catalogue
 
     path = file or jobs_file()
     try:

@@ -31,7 +31,7 @@ def resume(target: TargetOptions, job: str) -> int:
 
 
 def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.cli.actions import set_paused
 
     load_catalogue().get(job)
@@ -73,9 +73,9 @@ def backfill(
     """Run each of JOB's slots in [--since, --until] once, with trigger `backfill`. A slot
     that already ran (or is running) is left alone: the scheduler and backfill claim the same
     run id, so each slot runs exactly once."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.schedule import slots_between
     from batchcron.dispatch import TickFailedError
-    from batchcron.schedule import slots_between
     from batchcron.submit import run_name
 
     entry = load_catalogue().get(job)

@@ -57,7 +57,8 @@ def local(
     verbose: bool,
 ) -> int:
     """Run all of batchcron on this machine: embedded AWS, webhook, schedules, Slack sink."""
-    from batchcron.catalogue import UnknownJobError, load_catalogue
+    from batchcron.catalogue.errors import UnknownJobError
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.local import LocalOptions, run_local
 
     catalogue = load_catalogue()

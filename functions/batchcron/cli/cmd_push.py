@@ -49,7 +49,7 @@ def push(
 def _repository(text: str) -> str:
     if "/" in text:
         return text
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
 
     catalogue = load_catalogue()
     if text in catalogue.jobs:

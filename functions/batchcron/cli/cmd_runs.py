@@ -42,7 +42,8 @@ def submit(
     target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
 ) -> int:
     """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
-    from batchcron.catalogue import env_name_problem, load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.model import env_name_problem
 
     entry = load_catalogue().get(job)
     if not entry.enabled:
@@ -148,7 +149,7 @@ def runs(
 ) -> int:
     """Run history, newest first (one JOB, or every job; a job removed from the catalogue
     keeps its history)."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Status, iso
 
     wanted: Status | None = None
@@ -212,7 +213,7 @@ STATUS_COLUMNS = (
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
 
     catalogue = load_catalogue()
     connect(target)

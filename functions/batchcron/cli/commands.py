@@ -6,6 +6,7 @@ Importing this module registers every command on `cli`.
 
 from __future__ import annotations
 
+from batchcron.catalogue.words import describe_schedule
 from batchcron.cli.app import (
     CONTEXT,
     UsageError,
@@ -16,7 +17,7 @@ from batchcron.cli.app import (
     parse_since,
     target_options,
 )
-from batchcron.cli.cmd_catalogue import describe_schedule, jobs, validate
+from batchcron.cli.cmd_catalogue import jobs, validate
 from batchcron.cli.cmd_control import backfill, cancel, pause, resume
 from batchcron.cli.cmd_local import local
 from batchcron.cli.cmd_logs import logs

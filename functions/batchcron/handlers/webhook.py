@@ -87,7 +87,7 @@ def _secrets() -> Iterator[str]:
 
 
 def _services() -> Services:
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.webhook import Services
     from batchcron.wiring import submitter
 

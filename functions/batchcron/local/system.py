@@ -259,7 +259,7 @@ class LocalSystem:
 
     # --- output ----------------------------------------------------------------------------------
     def banner(self) -> None:
-        from batchcron.catalogue import jobs_file, load_catalogue
+        from batchcron.catalogue.loading import jobs_file, load_catalogue
         from batchcron.cli import output
 
         catalogue = load_catalogue()

@@ -79,13 +79,13 @@ class Refused(Exception):
 
 
 def _describe(expr: str | None) -> str:
-    from batchcron.cli.commands import describe_schedule
+    from batchcron.catalogue.words import describe_schedule
 
     return describe_schedule(expr)
 
 
 def _next_slot(expr: str, timezone: str, after: datetime) -> datetime | None:
-    from batchcron.schedule import next_slot
+    from batchcron.catalogue.schedule import next_slot
 
     return next_slot(expr, timezone, after)
 
@@ -240,7 +240,7 @@ class StatusPage:
 
     # --- POST ---------------------------------------------------------------------------------
     def _post(self, request: Request) -> Response:
-        from batchcron.catalogue import UnknownJobError
+        from batchcron.catalogue.errors import UnknownJobError
         from batchcron.cli.actions import ActionError
 
         form = _form(request.body)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from batchcron.catalogue import Catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.models import JobState, Run
 
 READ_WORKERS = 8
@@ -30,7 +30,7 @@ class Source:
     target: str = ""
 
     def catalogue(self) -> Catalogue:
-        from batchcron.catalogue import load_catalogue
+        from batchcron.catalogue.loading import load_catalogue
 
         return load_catalogue()
 

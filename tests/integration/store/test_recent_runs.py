@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from batchcron.catalogue import parse_catalogue
+from batchcron.catalogue.loading import parse_catalogue
 from batchcron.jobstate import parse_event
 from batchcron.models import Alert, Run, Status, iso
 from batchcron.notify import Notifier

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from batchcron.catalogue import After, Catalogue, Job
+from batchcron.catalogue.model import After, Catalogue, Job
 from batchcron.models import JobState, Status, parse_time
 
 FIRST_CYCLE = timedelta(hours=24)

@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from batchcron.catalogue import MAX_JOBS, CatalogueError, parse_catalogue
+from batchcron.catalogue.errors import CatalogueError
+from batchcron.catalogue.loading import MAX_JOBS, parse_catalogue
 
 HEAD = """
 jobs:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from batchcron import catalogue as catalogue_module
-from batchcron.catalogue import DEFAULT_JOBS_FILE, CatalogueError, load_catalogue, parse_catalogue
-from batchcron.catalogue_compiled import compile_catalogue, compiled_path, main
+from batchcron.catalogue import loading as catalogue_module
+from batchcron.catalogue.build import compile_catalogue, main
+from batchcron.catalogue.compiled import compiled_path
+from batchcron.catalogue.errors import CatalogueError
+from batchcron.catalogue.loading import DEFAULT_JOBS_FILE, load_catalogue, parse_catalogue
 
 YAML = """\
 defaults:
@@ -104,7 +106,7 @@ def test_an_invalid_catalogue_fails_the_build_and_writes_nothing(
 def test_a_fresh_compiled_catalogue_loads_without_yaml(jobs: Path) -> None:
     assert main([str(jobs)]) == 0
     code = (
-        "import sys; from batchcron.catalogue import load_catalogue; "
+        "import sys; from batchcron.catalogue.loading import load_catalogue; "
         f"catalogue = load_catalogue({str(jobs)!r}); "
         "assert 'yaml' not in sys.modules, 'yaml imported'; print(sorted(catalogue.jobs))"
     )

@@ -1,10 +1,10 @@
 """The catalogue compiled at build time: `jobs.yaml` validated once, written as JSON next to it.
 
-`make build` runs `python -m batchcron.catalogue_compiled functions/jobs.yaml`, which fails the
-build on a catalogue error and otherwise writes `jobs.compiled.json` recording the sha256 of the
-YAML it came from. `load_catalogue` uses the compiled copy only while that hash matches the YAML
-beside it (so an edited `jobs.yaml` is never shadowed by an old build) and otherwise parses the
-YAML as before; a cold start with a fresh copy reads no YAML.
+`make build` runs `python -m batchcron.catalogue.build functions/jobs.yaml` (`build.py`), which
+fails the build on a catalogue error and otherwise writes `jobs.compiled.json` recording the
+sha256 of the YAML it came from. `load_catalogue` uses the compiled copy only while that hash
+matches the YAML beside it (so an edited `jobs.yaml` is never shadowed by an old build) and
+otherwise parses the YAML as before; a cold start with a fresh copy reads no YAML.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from batchcron.catalogue import Catalogue, CatalogueError, Job, parse_catalogue
+from batchcron.catalogue.model import Catalogue, Job
 from batchcron.records import RecordError
 
 FORMAT = 1  # bump when the compiled layout or the Job record changes incompatibly
@@ -27,10 +26,8 @@ def compiled_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}.compiled.json")
 
 
-def compile_catalogue(source: Path) -> Path:
-    """Validate `source` and write its compiled copy (CatalogueError when it is invalid)."""
-    data = source.read_bytes()
-    catalogue = parse_catalogue(data.decode("utf-8"), source=source.name)
+def write_compiled(source: Path, data: bytes, catalogue: Catalogue) -> Path:
+    """Write `catalogue` (validated from `data`, the bytes of `source`) as its compiled copy."""
     document = {
         "format": FORMAT,
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -59,19 +56,3 @@ def load_fresh(source: Path, data: bytes) -> Catalogue | None:
         return Catalogue(jobs=jobs, source=str(document["source"]))
     except (KeyError, AttributeError, TypeError, RecordError):
         return None  # a damaged copy: the YAML is the truth
-
-
-def main(argv: list[str]) -> int:
-    sources = [Path(arg) for arg in argv] or [Path("functions/jobs.yaml")]
-    for source in sources:
-        try:
-            target = compile_catalogue(source)
-        except CatalogueError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(f"compiled {source} -> {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -1,339 +1,33 @@
-"""The job catalogue (`jobs.yaml`): its records, loading and error reporting.
-
-Every error names the job and the field, and the line in the file where it can.
+"""Loading `jobs.yaml`: parse, validate every job, and report every error once, in line order,
+with its line, job and field. `load_catalogue` prefers the compiled copy (`compiled.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from batchcron.records import Record, RecordError, check, record
-from batchcron.records import field as spec
-from batchcron.schedule import ScheduleError, normalise, zone
+from batchcron.catalogue.errors import CatalogueError, Problem, UnknownJobError
+from batchcron.catalogue.model import (
+    Catalogue,
+    EnvironmentProblemsError,
+    FieldProblemError,
+    Job,
+)
+from batchcron.records import RecordError
 
 if TYPE_CHECKING:  # imported where YAML is read: a fresh compiled catalogue needs none
     import yaml
 
-JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_LIKE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY", re.IGNORECASE)
-# Variables batchcron sets itself; a job may not override them.
-RESERVED_ENV = frozenset(
-    {
-        "REPOSITORY",
-        "GITHUB_ORG",
-        "BATCH_FILE_URL",
-        "BATCH_FILE_SHA256",
-        "GIT_REF",
-        "BATCHCRON_JOB",
-        "BATCHCRON_RUN_ID",
-        "GITHUB_TOKEN",
-        "BATCHCRON_UPSTREAM_RUNS",
-    }
-)
-BUILTIN_SCRIPTS = {"pipeline": "pipeline_run.sh", "builder": "builder_run.sh"}
-
-# Fargate's valid vCPU -> memory (MiB) combinations.
-FARGATE_MEMORY: dict[float, range | tuple[int, ...]] = {
-    0.25: (512, 1024, 2048),
-    0.5: range(1024, 4096 + 1, 1024),
-    1: range(2048, 8192 + 1, 1024),
-    2: range(4096, 16384 + 1, 1024),
-    4: range(8192, 30720 + 1, 1024),
-    8: range(16384, 61440 + 1, 4096),
-    16: range(32768, 122880 + 1, 8192),
-}
-
-DEFAULT_JOBS_FILE = Path(__file__).resolve().parent.parent / "jobs.yaml"
+# The packaged catalogue: functions/jobs.yaml, beside the batchcron package.
+DEFAULT_JOBS_FILE = Path(__file__).resolve().parents[2] / "jobs.yaml"
 
 # Size limits: validation stays fast, and a catalogue this big is a mistake (a generated file,
 # a paste gone wrong). README.md "The catalogue" documents them.
 MAX_BYTES = 1024 * 1024
 MAX_JOBS = 2000
-
-Concurrency = Literal["forbid", "allow", "replace", "queue"]
-
-
-@record(extra="forbid", frozen=True)
-class OnPush(Record):
-    """Which pushes trigger the job (GitHub workflow `on.push` semantics)."""
-
-    branches: tuple[str, ...] = ("main",)
-    paths: tuple[str, ...] = ()
-    paths_ignore: tuple[str, ...] = ()
-
-    def checked(self) -> None:
-        if self.paths and self.paths_ignore:
-            raise ValueError("use either paths or paths_ignore, not both")
-        if not self.branches:
-            raise ValueError("branches must list at least one pattern")
-
-
-@record(extra="forbid", frozen=True)
-class Notify(Record):
-    """Alert policy for the job's outcomes."""
-
-    enabled: bool = True
-    still_failing_every: int = spec(default=5, ge=0)
-    recovered: bool = True
-    slack_webhook_secret: str | None = None
-
-
-@record(extra="forbid", frozen=True)
-class After(Record):
-    """Start the job once every upstream job has finished a run (see docs/scheduling.md)."""
-
-    jobs: tuple[str, ...]
-    when: Literal["succeeded", "finished"] = "succeeded"
-
-    @check("jobs")
-    @classmethod
-    def _jobs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("must list at least one upstream job")
-        duplicates = sorted({name for name in value if value.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"lists {', '.join(duplicates)} more than once")
-        return value
-
-
-@record(extra="forbid", frozen=True)
-class Job(Record):
-    """One catalogued Batch job."""
-
-    name: str
-    repository: str
-    script: str = "pipeline"
-    script_sha256: str | None = None
-    schedule: str | None = None
-    timezone: str = "UTC"
-    environment: dict[str, str] = spec(default_factory=dict)
-    vcpus: float = 1
-    memory_mib: int = 2048
-    timeout_minutes: int = spec(default=720, ge=1, le=20160)
-    attempts: int = spec(default=1, ge=1, le=10)
-    job_queue: str | None = None
-    job_definition: str | None = None
-    concurrency: Concurrency = "forbid"
-    starting_deadline_minutes: int = spec(default=60, ge=1)
-    enabled: bool = True
-    on_push: OnPush | None = None
-    after: After | None = None
-    notify: Notify = spec(default_factory=Notify)
-
-    @check("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not JOB_NAME.match(value):
-            raise ValueError(
-                "job names are 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
-            )
-        return value
-
-    @check("repository")
-    @classmethod
-    def _repository(cls, value: str) -> str:
-        if not REPOSITORY.match(value) or ".." in value:
-            raise ValueError("expected 'owner/name' (e.g. digital-land/parish-collection)")
-        return value
-
-    @check("script")
-    @classmethod
-    def _script(cls, value: str) -> str:
-        if value in BUILTIN_SCRIPTS:
-            return value
-        if value.startswith("https://") and len(value) > len("https://"):
-            return value
-        raise ValueError("expected 'pipeline', 'builder' or an https:// URL")
-
-    @check("script_sha256")
-    @classmethod
-    def _sha(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
-            raise ValueError("expected 64 lower-case hex digits (sha256 of the script)")
-        return value
-
-    @check("schedule")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalise(value)
-        except ScheduleError as exc:
-            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
-
-    @check("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            zone(value)
-        except ScheduleError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @check("environment", before=True)
-    @classmethod
-    def _environment(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        clean: dict[str, str] = {}
-        problems: list[tuple[str, str]] = []
-        for key, item in value.items():
-            key = str(key)
-            problem = env_name_problem(key)
-            if problem is None and not isinstance(item, str | int | float):
-                problem = f"{key}: values must be strings or numbers"
-            if problem is not None:
-                problems.append((key, problem))
-            elif isinstance(item, bool):
-                clean[key] = "true" if item else "false"
-            else:
-                clean[key] = str(item)
-        if problems:
-            raise _EnvironmentError(problems)
-        return clean
-
-    def checked(self) -> None:
-        if self.script in BUILTIN_SCRIPTS:
-            if self.script_sha256 is not None:
-                raise _FieldError("script_sha256", "only applies to a script URL")
-        elif self.script_sha256 is None:
-            raise _FieldError("script_sha256", "required when script is a URL")
-        allowed = FARGATE_MEMORY.get(self.vcpus)
-        if allowed is None:
-            raise _FieldError(
-                "vcpus", f"Fargate supports {', '.join(f'{v:g}' for v in FARGATE_MEMORY)} vCPUs"
-            )
-        if self.memory_mib not in allowed:
-            raise _FieldError(
-                "memory_mib",
-                f"{self.memory_mib} MiB is not a Fargate size for {self.vcpus:g} vCPU "
-                f"({_describe_sizes(allowed)})",
-            )
-
-    # --- derived values -------------------------------------------------------------
-    @property
-    def owner(self) -> str:
-        return self.repository.split("/", 1)[0]
-
-    @property
-    def repository_name(self) -> str:
-        return self.repository.split("/", 1)[1]
-
-    @property
-    def batch_file_url(self) -> str:
-        return BUILTIN_SCRIPTS.get(self.script, self.script)
-
-
-def env_name_problem(key: str) -> str | None:
-    """Why `key` cannot be a job's environment variable (catalogue or `submit --env`), or None."""
-    if not ENV_NAME.match(key):
-        return f"{key!r} is not a valid environment variable name"
-    if key in RESERVED_ENV:
-        return f"{key} is set by batchcron and cannot be overridden"
-    if SECRET_LIKE.search(key):
-        return (
-            f"{key} looks like a secret: environment values are plain text; "
-            "inject secrets from Secrets Manager in the job definition"
-        )
-    return None
-
-
-class _EnvironmentError(ValueError):
-    """Every bad environment variable of one job, each reported on its own line."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(message for _, message in problems))
-        self.problems = problems
-
-
-class _FieldError(ValueError):
-    """A model-level check that belongs to one field (so the error can name it)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _describe_sizes(allowed: range | tuple[int, ...]) -> str:
-    if isinstance(allowed, range):
-        return f"{allowed.start}-{allowed.stop - 1} in steps of {allowed.step}"
-    return ", ".join(str(size) for size in allowed)
-
-
-@record(frozen=True)
-class Catalogue(Record):
-    """All jobs, by name."""
-
-    jobs: dict[str, Job]
-    source: str = "jobs.yaml"
-
-    def get(self, name: str) -> Job:
-        try:
-            return self.jobs[name]
-        except KeyError:
-            raise UnknownJobError(name, list(self.jobs)) from None
-
-    def scheduled(self) -> list[Job]:
-        """Enabled jobs with a schedule."""
-        return [job for job in self.jobs.values() if job.enabled and job.schedule]
-
-    def by_repository_name(self, name: str) -> Job | None:
-        """The job whose repository's name (after the owner) is `name`, case-insensitive."""
-        wanted = name.lower()
-        for job in self.jobs.values():
-            if job.repository_name.lower() == wanted:
-                return job
-        return None
-
-
-class UnknownJobError(KeyError):
-    def __init__(self, name: str, known: list[str]) -> None:
-        import difflib
-
-        self.name = name
-        self.suggestions = difflib.get_close_matches(name, known, n=3)
-        super().__init__(name)
-
-    def __str__(self) -> str:
-        hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
-        return f"unknown job {self.name!r}{hint}"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One catalogue error: where and what."""
-
-    job: str | None
-    field: str | None
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        who = f"job {self.job!r}" if self.job else "catalogue"
-        what = f", field {self.field!r}" if self.field else ""
-        return f"{where}{who}{what}: {self.message}"
-
-
-class CatalogueError(ValueError):
-    """The catalogue is invalid; `problems` lists every error found."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {source}: {problem}" for problem in problems)
-        super().__init__(f"{len(problems)} error(s) in the job catalogue:\n{lines}")
-
-
-# --- loading ------------------------------------------------------------------------
 
 TOP_LEVEL = {"defaults", "jobs"}
 
@@ -585,12 +279,12 @@ def _problems(
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         ctx_error = (error.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _EnvironmentError):
+        if isinstance(ctx_error, EnvironmentProblemsError):
             for key, message in ctx_error.problems:
                 line = _line(name, [*loc, key], lines, raw)
                 found.append(Problem(name, "environment", message, line))
             continue
-        if isinstance(ctx_error, _FieldError):
+        if isinstance(ctx_error, FieldProblemError):
             loc = [ctx_error.field]
         field = ".".join(loc) if loc else None
         message = _in_catalogue_words(error, field)
@@ -672,7 +366,7 @@ def jobs_file() -> Path:
 
 def load_catalogue(path: Path | str | None = None) -> Catalogue:
     """Load and validate the catalogue (cached per file and modification time): its compiled
-    copy when that was made from exactly this file (catalogue_compiled.py), else the YAML."""
+    copy when that was made from exactly this file (compiled.py), else the YAML."""
     file = Path(path) if path is not None else jobs_file()
     try:
         stamp = file.stat().st_mtime
@@ -680,7 +374,7 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         raise CatalogueError(str(file), [Problem(None, None, "file not found")]) from None
     cached = _cache.get((str(file), stamp))
     if cached is None:
-        from batchcron.catalogue_compiled import load_fresh
+        from batchcron.catalogue.compiled import load_fresh
 
         data = file.read_bytes()
         cached = load_fresh(file, data) or parse_catalogue(

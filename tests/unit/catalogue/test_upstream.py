@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batchcron.catalogue import After, parse_catalogue
-from batchcron.models import JobState
-from batchcron.upstream import (
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import After
+from batchcron.catalogue.upstream import (
     Finished,
     blocked_by_failure,
     cycle_start,
@@ -19,6 +19,7 @@ from batchcron.upstream import (
     upstream_names,
     with_after,
 )
+from batchcron.models import JobState
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 PREVIOUS = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # the previous upstream run's start

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchcron.schedule import (
+from batchcron.catalogue.schedule import (
     ScheduleError,
     next_slot,
     normalise,

@@ -6,12 +6,8 @@ import textwrap
 
 import pytest
 
-from batchcron.catalogue import (
-    CatalogueError,
-    UnknownJobError,
-    load_catalogue,
-    parse_catalogue,
-)
+from batchcron.catalogue.errors import CatalogueError, UnknownJobError
+from batchcron.catalogue.loading import load_catalogue, parse_catalogue
 
 
 def parse(text: str):  # type: ignore[no-untyped-def]
@@ -289,7 +285,7 @@ def test_errors_are_in_the_catalogues_words(body: str, message: str) -> None:
 
 
 def test_a_catalogue_over_the_job_limit_is_refused_with_one_error() -> None:
-    from batchcron.catalogue import MAX_JOBS
+    from batchcron.catalogue.loading import MAX_JOBS
 
     body = "".join(f"  job-{i}:\n    repository: a/b\n" for i in range(MAX_JOBS + 1))
     with pytest.raises(CatalogueError) as caught:
@@ -302,7 +298,7 @@ def test_a_catalogue_over_the_job_limit_is_refused_with_one_error() -> None:
 
 
 def test_a_catalogue_over_the_byte_limit_is_refused_before_parsing() -> None:
-    from batchcron.catalogue import MAX_BYTES
+    from batchcron.catalogue.loading import MAX_BYTES
 
     text = "jobs:\n  a:\n    repository: a/b\n" + "#" * MAX_BYTES
     with pytest.raises(CatalogueError) as caught:
