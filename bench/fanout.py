@@ -72,9 +72,9 @@ def _catalogue(jobs: int) -> str:
 
 
 def _tick(scheduled: str) -> dict[str, Any]:
-    from batchcron.dispatch import TickFailedError
     from batchcron.handlers.dispatch import handler
     from batchcron.local.functions import LocalContext
+    from batchcron.scheduling.dispatch import TickFailedError
 
     try:
         summary: dict[str, Any] = handler(
@@ -106,8 +106,8 @@ def _bare_requests(env: dict[str, str]) -> list[dict[str, Any]]:
     """The SubmitJob requests the dispatcher makes for the slot, under other names."""
     from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Run, Status
+    from batchcron.scheduling.submit import Submitter, run_name
     from batchcron.settings import settings
-    from batchcron.submit import Submitter, run_name
 
     submitter = Submitter(None, None, settings())  # type: ignore[arg-type]
     requests = []

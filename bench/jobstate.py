@@ -44,7 +44,7 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     from batchcron.catalogue.loading import load_catalogue
     from batchcron.handlers.job_state import handler
     from batchcron.local.functions import LocalContext
-    from batchcron.submit import Request, run_name
+    from batchcron.scheduling.submit import Request, run_name
     from batchcron.wiring import submitter
     from tests.batch_events import batch_event
     from tests.fault_injection.fake_slack import FakeSlack

@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from batchcron.catalogue.model import Catalogue
-from batchcron.models import Attempt, Run, Status, Trigger, bound_text, bounded_key, iso
+from batchcron.models import (
+    CANCEL_REASON,
+    Attempt,
+    Run,
+    Status,
+    Trigger,
+    bound_text,
+    bounded_key,
+    iso,
+)
 from batchcron.records import Record, RecordError, record
 from batchcron.records import field as item
 
@@ -42,9 +51,6 @@ STATUS_RANK: dict[Status, int] = {
 }
 BATCH_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
-# The TerminateJob reason `batchcron cancel` gives ("batchcron: cancelled by <user>"): Batch
-# reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
-CANCEL_REASON = "batchcron: cancelled"
 
 # The statusReason AWS Batch documents for a job cancelled by the queue's
 # jobStateTimeLimitActions: "Canceled by JobStateTimeLimit action due to reason: <reason>".

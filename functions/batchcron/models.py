@@ -72,6 +72,11 @@ def bounded_key(text: str, limit: int = MAX_KEY_CHARS) -> str:
     return f"{prefix}-{digest}"
 
 
+# The TerminateJob reason `batchcron cancel` gives ("batchcron: cancelled by <user>"): Batch
+# reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
+CANCEL_REASON = "batchcron: cancelled"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -27,9 +27,9 @@ from batchcron.jobstate import BatchJobStateChange, StateChange, interpret, pars
 from batchcron.models import Alert, Run, Status, iso, utcnow
 from batchcron.notify import Notifier
 from batchcron.observability import count, logger
+from batchcron.scheduling.submit import Submitter
 from batchcron.store.runs import RunStore
 from batchcron.store.state import Settlement
-from batchcron.submit import Submitter
 
 # A fresh alert is sent right away by the function (and its Lambda retries); the dispatcher
 # picks it up from the outbox after this, so the two rarely race for the same alert.
@@ -227,7 +227,7 @@ class Recorder:
         left to the dispatcher's tick; it never stops the event being recorded or alerted."""
         if self._submitter is None or not self.catalogue.jobs.get(name):
             return None
-        from batchcron.cycles import Cycles
+        from batchcron.scheduling.cycles import Cycles
 
         try:
             outcomes = Cycles(self.catalogue, self.store, self._submitter, clock=self.clock)

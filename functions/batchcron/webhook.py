@@ -21,9 +21,15 @@ from batchcron.github import (
 )
 from batchcron.models import JobState, iso, parse_time, utcnow
 from batchcron.observability import count, logger
+from batchcron.scheduling.submit import (
+    Outcome,
+    OverrideNotAllowedError,
+    Request,
+    Submitter,
+    run_name,
+)
 from batchcron.store.items import ConflictError
 from batchcron.store.runs import RunStore
-from batchcron.submit import Outcome, OverrideNotAllowedError, Request, Submitter, run_name
 
 # Longer than the function's timeout: a delivery still leased is being processed right now.
 LEASE = timedelta(seconds=30)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchcron.adapters.batch import Batch
 from batchcron.catalogue.loading import load_catalogue
 from batchcron.catalogue.model import Job
-from batchcron.dispatch import Dispatcher
 from batchcron.models import Run
+from batchcron.scheduling.dispatch import Dispatcher
+from batchcron.scheduling.submit import Submitter
 from batchcron.settings import settings
 from batchcron.store.runs import RunStore
-from batchcron.submit import Submitter
+
+if TYPE_CHECKING:
+    from batchcron.scheduling.control import Control
 
 
 def store() -> RunStore:
@@ -58,3 +61,10 @@ class _Alerts:
 
             self._notifier = default_notifier()
         return bool(self._notifier.deliver(run, job))
+
+
+def control() -> Control:
+    """The operator's actions (run now, pause/resume, cancel) for the CLI and the status page."""
+    from batchcron.scheduling.control import Control
+
+    return Control(store(), submitter(), Batch)

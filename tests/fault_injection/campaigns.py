@@ -21,11 +21,11 @@ from botocore.exceptions import ReadTimeoutError
 
 from batchcron.adapters.batch import Batch, JobSpec
 from batchcron.catalogue.model import Catalogue
-from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
+from batchcron.scheduling.dispatch import Dispatcher, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, Submitter, run_name
 from batchcron.settings import settings
 from batchcron.store.runs import RunStore
-from batchcron.submit import REDRIVE_AFTER, Submitter, run_name
 from tests.conftest import fresh_push_payload, load_event
 from tests.fault_injection.harness import Clock, Stack, Tally, many_jobs, moto_stack
 from tests.faults import Storm, storm_on
@@ -400,7 +400,7 @@ def outage(seed: int = 43, rounds: int = 3) -> Tally:
     older slot is counted MISSED (the newest 20 per job recorded one by one); a repeated tick
     after the outage adds nothing."""
     from batchcron.catalogue.schedule import slots_between
-    from batchcron.dispatch import MAX_MISSED_RECORDS
+    from batchcron.scheduling.dispatch import MAX_MISSED_RECORDS
 
     tally = Tally("outage of several hours", seed)
     rng = random.Random(seed)

@@ -175,7 +175,7 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
     collections all ended in success, `report` (`when: finished`) once every day, never more."""
     from unittest import mock
 
-    from batchcron import cycles
+    from batchcron.scheduling import cycles
 
     tally = Tally("after: jobs under shuffled, duplicated, concurrent and lost events", seed)
     rng = random.Random(seed)
@@ -263,10 +263,10 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
 def _parts(stack: Stack, clock: Clock) -> tuple[Any, Any]:
     """A recorder (the job-state path) and a dispatcher sharing one submitter and clock."""
     from batchcron.adapters.batch import Batch
-    from batchcron.dispatch import Dispatcher
     from batchcron.notify import Notifier
     from batchcron.outcomes import Recorder
-    from batchcron.submit import Submitter
+    from batchcron.scheduling.dispatch import Dispatcher
+    from batchcron.scheduling.submit import Submitter
 
     store = stack.store(stack.client("dynamodb"))
     submitter = Submitter(store, Batch(stack.client("batch")), settings(), clock=clock)

@@ -15,11 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
+from batchcron.scheduling.dispatch import FutureTickError, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, run_name
 from batchcron.settings import settings
 from batchcron.store.runs import ALERTS, RunStore
-from batchcron.submit import REDRIVE_AFTER, run_name
 from tests.fault_injection.campaigns import (
     MINUTE,
     T0,

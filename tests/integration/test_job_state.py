@@ -21,15 +21,15 @@ from batchcron.adapters.slack import Slack, SlackError
 from batchcron.alerting import log_stream_url, texts
 from batchcron.catalogue.loading import parse_catalogue
 from batchcron.catalogue.model import Catalogue
-from batchcron.dispatch import Dispatcher
 from batchcron.handlers.job_state import handler
 from batchcron.jobstate import BadJobStateEventError, interpret, parse_event
 from batchcron.models import Run, Status
 from batchcron.notify import Notifier
 from batchcron.outcomes import Recorder
+from batchcron.scheduling.dispatch import Dispatcher
+from batchcron.scheduling.submit import Submitter
 from batchcron.settings import settings as app_settings
 from batchcron.store.runs import ALERTS, RunStore
-from batchcron.submit import Submitter
 from tests.batch_events import STUCK, batch_event, lifecycle
 from tests.conftest import load_event
 

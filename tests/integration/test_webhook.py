@@ -720,7 +720,7 @@ def test_a_redelivery_after_a_crash_mid_submit_does_not_run_the_job_twice(
     from datetime import timedelta
 
     from batchcron.models import iso, utcnow
-    from batchcron.submit import Submitter
+    from batchcron.scheduling.submit import Submitter
 
     request = sample_push()
     delivery = request["headers"]["x-github-delivery"]

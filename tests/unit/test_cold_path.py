@@ -23,7 +23,7 @@ def test_no_handler_imports_what_was_taken_off_the_cold_path() -> None:
         "import batchcron.handlers.job_state\n"
         # what the first invocation imports on top (wiring, logic, store, secrets, catalogue)
         "import batchcron.wiring, batchcron.webhook, batchcron.jobstate, batchcron.outcomes\n"
-        "import batchcron.dispatch, batchcron.store.runs, batchcron.catalogue.loading\n"
+        "import batchcron.scheduling.dispatch, batchcron.store.runs, batchcron.catalogue.loading\n"
         "import batchcron.adapters.secrets\n"
         "print(' '.join(sys.modules))"
     )

@@ -110,7 +110,7 @@ def aws_env(aws_env: Any) -> Iterator[Any]:
 
 def submit(aws_env: Any, job: str = "parish") -> str:
     from batchcron.catalogue.loading import load_catalogue
-    from batchcron.submit import Request
+    from batchcron.scheduling.submit import Request
     from batchcron.wiring import submitter
 
     outcome = submitter().trigger(
@@ -230,7 +230,7 @@ def test_the_hold_ends_with_local_mode(aws_env: Any) -> None:
 
 def test_forbid_holds_back_a_run_while_local_mode_plays_the_previous_one(aws_env: Any) -> None:
     from batchcron.catalogue.loading import load_catalogue
-    from batchcron.submit import Request
+    from batchcron.scheduling.submit import Request
     from batchcron.wiring import submitter
 
     submit(aws_env)

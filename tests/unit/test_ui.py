@@ -390,7 +390,7 @@ def test_a_post_without_the_token_is_refused_and_does_nothing(
     source: FakeSource, form: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     called: list[str] = []
-    monkeypatch.setattr("batchcron.cli.actions.set_paused", lambda *a, **k: called.append("x"))
+    monkeypatch.setattr("batchcron.wiring.control", lambda: called.append("x"))
     response = post(page(source), "/actions/pause", form)
     assert response.status == 403 and "token" in response.body.decode()
     assert called == []
@@ -401,11 +401,12 @@ def test_a_post_with_the_token_acts_and_shows_the_result(
 ) -> None:
     called: list[tuple[str, bool]] = []
 
-    def set_paused(job: str, paused: bool) -> str:
-        called.append((job, paused))
-        return f"{job} paused"
+    class Control:
+        def set_paused(self, job: str, paused: bool) -> str:
+            called.append((job, paused))
+            return f"{job} paused"
 
-    monkeypatch.setattr("batchcron.cli.actions.set_paused", set_paused)
+    monkeypatch.setattr("batchcron.wiring.control", Control)
     app = page(source)
     response = post(app, "/actions/pause", "job=parish&token=t0ken")
     assert response.status == 303 and called == [("parish", True)]

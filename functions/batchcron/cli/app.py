@@ -159,7 +159,7 @@ def parse_since(text: str, now: datetime, option: str = "--since") -> datetime:
 
 def find_run(run_id: str) -> Any:
     """The run with this run id (or Batch job id); UsageError naming what was tried."""
-    from batchcron.submit import job_of_run
+    from batchcron.scheduling.submit import job_of_run
     from batchcron.wiring import store
 
     runs_store = store()

@@ -32,11 +32,11 @@ def resume(target: TargetOptions, job: str) -> int:
 
 def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
     from batchcron.catalogue.loading import load_catalogue
-    from batchcron.cli.actions import set_paused
+    from batchcron.wiring import control
 
     load_catalogue().get(job)
     connect(target)
-    output.out().print(set_paused(job, paused))
+    output.out().print(control().set_paused(job, paused))
     return 0
 
 
@@ -75,8 +75,8 @@ def backfill(
     run id, so each slot runs exactly once."""
     from batchcron.catalogue.loading import load_catalogue
     from batchcron.catalogue.schedule import slots_between
-    from batchcron.dispatch import TickFailedError
-    from batchcron.submit import run_name
+    from batchcron.scheduling.dispatch import TickFailedError
+    from batchcron.scheduling.submit import run_name
 
     entry = load_catalogue().get(job)
     if not entry.schedule:
@@ -167,10 +167,10 @@ def _already(run: Any) -> str:
 @target_options
 def cancel(target: TargetOptions, run_id: str) -> int:
     """Terminate RUN's Batch job (a queued run is dropped instead)."""
-    from batchcron.cli.actions import cancel as cancel_run
+    from batchcron.wiring import control
 
     connect(target)
-    result = cancel_run(find_run(run_id), _who())
+    result = control().cancel(find_run(run_id), _who())
     output.out().print(result.message)
     return 0 if result.ok else 1
 

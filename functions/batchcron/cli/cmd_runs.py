@@ -62,10 +62,11 @@ def submit(
             param_hint="'--env'",
         )
     connect(target)
-    from batchcron.cli.actions import ActionError, run_now
+    from batchcron.scheduling.control import ActionError
+    from batchcron.wiring import control
 
     try:
-        outcome = run_now(job, ref, environment=extra)
+        outcome = control().run_now(job, ref, environment=extra)
     except ActionError as exc:
         raise UsageError(str(exc)) from None
     if outcome.paused:

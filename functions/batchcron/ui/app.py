@@ -241,7 +241,7 @@ class StatusPage:
     # --- POST ---------------------------------------------------------------------------------
     def _post(self, request: Request) -> Response:
         from batchcron.catalogue.errors import UnknownJobError
-        from batchcron.cli.actions import ActionError
+        from batchcron.scheduling.control import ActionError
 
         form = _form(request.body)
         action = request.path.removeprefix("/actions/")
@@ -259,8 +259,9 @@ class StatusPage:
         )
 
     def _act(self, action: str, job: str, run_id: str) -> tuple[bool, str, str]:
-        from batchcron.cli import actions
+        from batchcron import wiring
 
+        actions = wiring.control()
         if action == "run":
             outcome = actions.run_now(job)
             note = " (the job is paused; a manual run still starts)" if outcome.paused else ""

@@ -22,10 +22,10 @@ from batchcron.catalogue.upstream import (
 )
 from batchcron.models import JobState, iso, utcnow
 from batchcron.observability import count, logger
+from batchcron.scheduling.submit import Outcome, Request, Submitter, run_name
 from batchcron.store.cycles import claim_cycle, finish_cycle_start
 from batchcron.store.items import ConflictError
 from batchcron.store.runs import RunStore
-from batchcron.submit import Outcome, Request, Submitter, run_name
 
 CLAIM_TRIES = 3
 

@@ -22,9 +22,7 @@ from batchcron.catalogue.model import Catalogue, Job
 from batchcron.catalogue.schedule import slots_between
 from batchcron.models import JobState, Run, Status, Trigger, bound_text, iso, parse_time, utcnow
 from batchcron.observability import logger
-from batchcron.store.items import ConflictError
-from batchcron.store.runs import ALERTS, OUTBOX, RunStore
-from batchcron.submit import (
+from batchcron.scheduling.submit import (
     REDRIVE_AFTER,
     Outcome,
     OverrideNotAllowedError,
@@ -32,6 +30,8 @@ from batchcron.submit import (
     Submitter,
     run_name,
 )
+from batchcron.store.items import ConflictError
+from batchcron.store.runs import ALERTS, OUTBOX, RunStore
 
 MAX_MISSED_RECORDS = 20  # per job per tick; more are counted, not recorded one by one
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew a tick may have; more is refused
@@ -315,7 +315,7 @@ class Dispatcher:
         crash, a resumed job). O(jobs with after): one batched state read. Its failure is logged
         and never stops the rest of the tick."""
         try:
-            from batchcron.cycles import Cycles
+            from batchcron.scheduling.cycles import Cycles
 
             cycles = Cycles(self.catalogue, self.store, lambda: self.submitter, clock=self.clock)
             result.outcomes.extend(cycles.recheck())

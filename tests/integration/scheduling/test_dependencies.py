@@ -170,8 +170,8 @@ def test_duplicate_and_shuffled_events_start_one_run(store: RunStore, lambda_con
 def test_concurrent_completions_start_one_run(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron import cycles
     from batchcron.outcomes import recorder
+    from batchcron.scheduling import cycles
 
     # Both invocations count their outcome, then both see a complete cycle at the same time.
     barrier = threading.Barrier(2, timeout=30)
@@ -284,7 +284,7 @@ def test_paused_downstream_starts_one_run_after_resume(
 def test_a_lost_trigger_is_recovered_by_the_tick(
     store: RunStore, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron import cycles
+    from batchcron.scheduling import cycles
 
     def lost(self: cycles.Cycles, upstream: str) -> Any:
         raise RuntimeError("the invocation died before starting the downstream job")
@@ -306,7 +306,7 @@ def test_a_lost_trigger_is_recovered_by_the_tick(
 def test_a_claimed_cycle_whose_run_was_never_submitted_is_finished_by_the_tick(
     store: RunStore, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron.submit import Submitter
+    from batchcron.scheduling.submit import Submitter
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("crashed between claiming the cycle and the run")
@@ -350,7 +350,7 @@ def test_concurrency_forbid_applies_to_upstream_runs(
 def test_a_tick_without_after_jobs_reads_nothing_for_them(
     aws_env: Any, lambda_context: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron import cycles
+    from batchcron.scheduling import cycles
 
     path = tmp_path / "jobs.yaml"
     path.write_text("jobs:\n  solo:\n    repository: acme/solo\n", encoding="utf-8")

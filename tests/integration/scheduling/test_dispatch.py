@@ -14,11 +14,11 @@ import pytest
 from batchcron.adapters.batch import Batch
 from batchcron.catalogue.loading import parse_catalogue
 from batchcron.catalogue.model import Catalogue
-from batchcron.dispatch import Dispatcher, TickFailedError
 from batchcron.models import Run, Status
+from batchcron.scheduling.dispatch import Dispatcher, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, Request, Submitter, run_name
 from batchcron.settings import settings
 from batchcron.store.runs import RunStore
-from batchcron.submit import REDRIVE_AFTER, Request, Submitter, run_name
 from tests.conftest import load_event
 from tests.faults import Storm, storm_on
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from batchcron.catalogue.loading import parse_catalogue
-from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
+from batchcron.scheduling.dispatch import FutureTickError, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, definition_allowed
 from batchcron.store.runs import ALERTS
-from batchcron.submit import REDRIVE_AFTER, definition_allowed
-from tests.integration.test_dispatch import CATALOGUE, Clock, World, at
+from tests.integration.scheduling.test_dispatch import CATALOGUE, Clock, World, at
 
 POISON = CATALOGUE.replace(
     "    attempts: 3",
