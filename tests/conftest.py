@@ -32,7 +32,7 @@ def fresh_push_payload() -> dict[str, Any]:
 
 def fresh_push_event(secret: str = "local-webhook-secret") -> dict[str, Any]:
     """events/github_push.json as GitHub would send it now: fresh head commit, re-signed."""
-    from batchcron.github import sign
+    from batchcron.pushes.signature import sign
 
     event = load_event("github_push.json")
     body = json.dumps(fresh_push_payload()).encode()

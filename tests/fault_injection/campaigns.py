@@ -492,9 +492,9 @@ def webhook_fuzz(seed: int = 53, requests: int = 300) -> Tally:
     """Random bodies, headers and signatures through the webhook handler, with a share of
     genuinely signed pushes and redeliveries among them → never a 5xx; Batch holds exactly one
     run per valid new delivery and nothing else."""
-    from batchcron.github import sign
     from batchcron.handlers.webhook import handler
     from batchcron.local.functions import LocalContext
+    from batchcron.pushes.signature import sign
 
     tally = Tally("webhook fuzz", seed)
     rng = random.Random(seed)
@@ -573,7 +573,7 @@ def _forged(
     kind: str, rng: random.Random, payload: dict[str, Any], headers: dict[str, str]
 ) -> tuple[bytes, dict[str, str]]:
     """A request that must not verify (or, for signed garbage, must not parse)."""
-    from batchcron.github import sign
+    from batchcron.pushes.signature import sign
 
     body = json.dumps(payload).encode()
     if kind == "unsigned":

@@ -15,21 +15,21 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchcron.adapters.secrets import SecretUnavailableError
-from batchcron.github import (
+from batchcron.observability import count, logger, metrics, traced
+from batchcron.pushes.payload import parse_json
+from batchcron.pushes.router import Request, Response, Router
+from batchcron.pushes.signature import (
     BadPayloadError,
     DeliveryInProgressError,
     PayloadTooLargeError,
     SignatureError,
     header_id,
-    parse_json,
     raw_body,
     verify,
 )
-from batchcron.observability import count, logger, metrics, traced
-from batchcron.router import Request, Response, Router
 
 if TYPE_CHECKING:
-    from batchcron.webhook import Services
+    from batchcron.pushes.webhook import Services
 
 
 def _not_found(request: Request) -> Response:
@@ -43,7 +43,7 @@ _context: dict[str, Any] = {}  # this invocation's Lambda context
 
 @app.route("POST", "/github", "/")
 def github(request: Request) -> Response:
-    from batchcron.webhook import Delivery, handle
+    from batchcron.pushes.webhook import Delivery, handle
 
     body = raw_body(request.body, request.is_base64_encoded)
     headers = request.headers  # names in lower case
@@ -88,7 +88,7 @@ def _secrets() -> Iterator[str]:
 
 def _services() -> Services:
     from batchcron.catalogue.loading import load_catalogue
-    from batchcron.webhook import Services
+    from batchcron.pushes.webhook import Services
     from batchcron.wiring import submitter
 
     return Services(catalogue=load_catalogue(), submitter=submitter(patient=False))

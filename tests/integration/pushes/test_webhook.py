@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcron.adapters import aws
-from batchcron.github import MAX_BODY_BYTES, sign
 from batchcron.models import Status, iso, utcnow
+from batchcron.pushes.signature import MAX_BODY_BYTES, sign
 from batchcron.settings import settings as app_settings
 from batchcron.store.deliveries import delivery_key
 from batchcron.store.runs import RunStore

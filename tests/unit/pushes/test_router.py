@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.router import Request, Response, Router
+from batchcron.pushes.router import Request, Response, Router
 
 
 class Refused(ValueError):

@@ -9,18 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron.catalogue.model import Catalogue, Job
-from batchcron.github import (
-    BadPayloadError,
-    DeliveryInProgressError,
-    PushEvent,
-    match_push,
-    parse_ping,
-    parse_push,
-    same_repository,
-    stale_reason,
-)
 from batchcron.models import JobState, iso, parse_time, utcnow
 from batchcron.observability import count, logger
+from batchcron.pushes.matching import match_push, same_repository, stale_reason
+from batchcron.pushes.payload import PushEvent, parse_ping, parse_push
+from batchcron.pushes.signature import BadPayloadError, DeliveryInProgressError
 from batchcron.scheduling.submit import (
     Outcome,
     OverrideNotAllowedError,

@@ -14,25 +14,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchcron.catalogue.model import Job, OnPush
-from batchcron.github import (
-    MAX_BODY_BYTES,
+from batchcron.pushes.matching import (
     MAX_PUSH_AGE,
+    filter_match,
+    glob_match,
+    match_push,
+    ref_matches,
+    stale_reason,
+)
+from batchcron.pushes.payload import PushEvent, parse_json, parse_ping, parse_push
+from batchcron.pushes.signature import (
+    MAX_BODY_BYTES,
     BadPayloadError,
     MalformedSignatureError,
     PayloadTooLargeError,
-    PushEvent,
     SignatureError,
-    filter_match,
-    glob_match,
     header_id,
-    match_push,
-    parse_json,
-    parse_ping,
-    parse_push,
     raw_body,
-    ref_matches,
     sign,
-    stale_reason,
     verify,
 )
 from tests.conftest import load_event
