@@ -14,6 +14,8 @@ from batchcron.settings import settings
 from batchcron.store.runs import RunStore
 
 if TYPE_CHECKING:
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
     from batchcron.scheduling.control import Control
 
 
@@ -43,9 +45,22 @@ def dispatcher() -> Dispatcher:
 # The alert path (Slack client, message layout, Batch event models) is imported only when there
 # is an alert to send: most ticks have none, and the import costs a cold start ~12 ms.
 def _on_alert(run: Run) -> None:
-    from batchcron import notify
+    """Submitter hook: deliver the alert it just recorded on `run`."""
+    notifier().on_alert(run)
 
-    notify.on_alert(run)
+
+def notifier() -> Notifier:
+    """Alert delivery on the functions' settings, store and catalogue."""
+    from batchcron.outcomes.notify import Notifier
+
+    return Notifier(store(), settings(), catalogue=load_catalogue)
+
+
+def recorder() -> Recorder:
+    """The job-state path on the functions' settings (the Lambda and local mode)."""
+    from batchcron.outcomes.record import Recorder
+
+    return Recorder(load_catalogue(), store(), notifier(), submitter=submitter)
 
 
 class _Alerts:
@@ -57,9 +72,7 @@ class _Alerts:
 
     def deliver(self, run: Run, job: Job | None) -> bool:
         if self._notifier is None:
-            from batchcron.notify import default_notifier
-
-            self._notifier = default_notifier()
+            self._notifier = notifier()
         return bool(self._notifier.deliver(run, job))
 
 

@@ -819,8 +819,8 @@ def _chaos(
 def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> Any:
     """A Recorder on its own table (same key schema) whose alerts go to `slack_url`."""
     from batchcron.adapters.slack import Slack
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
     from batchcron.provision import table_definition
 
     table = f"batchcron-{name}-RunsTable"
@@ -908,8 +908,8 @@ def slack_outage(seed: int = 71) -> Tally:
     is delivered again afterwards."""
     from batchcron.adapters.slack import Slack, SlackError
     from batchcron.catalogue.loading import parse_catalogue
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
     from tests.fault_injection.fake_slack import FakeSlack
 
     tally = Tally("Slack down for hours, 503, 429, slow", seed)

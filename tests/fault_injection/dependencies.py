@@ -263,8 +263,8 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
 def _parts(stack: Stack, clock: Clock) -> tuple[Any, Any]:
     """A recorder (the job-state path) and a dispatcher sharing one submitter and clock."""
     from batchcron.adapters.batch import Batch
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
     from batchcron.scheduling.dispatch import Dispatcher
     from batchcron.scheduling.submit import Submitter
 

@@ -216,7 +216,7 @@ def _slack_tick(
 ) -> dict[str, int]:
     """One stack: `healthy` jobs due at 01:00, `backlog` pending alerts, Slack in `mode`; one
     tick (then, Slack fine again, ticks until the backlog is done or given up)."""
-    from batchcron.notify import Notifier
+    from batchcron.outcomes.notify import Notifier
 
     found: Counter[str] = Counter()
     with FakeSlack() as slack, moto_stack(many_jobs(healthy, "0 1 * * *")) as stack:
@@ -481,8 +481,8 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
     delivered within the limits, every key within DynamoDB's."""
     from batchcron.adapters.slack import Slack
     from batchcron.catalogue.loading import parse_catalogue
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
 
     tally = Tally("100 KB reasons, 3,000-character REPOSITORY", seed)
     catalogue_text = many_jobs(count, None)

@@ -16,5 +16,10 @@ def test_dispatcher_cold_path_does_not_import_the_alert_path() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert "batchcron.scheduling.dispatch" in loaded
-    for lazy in ("slack_sdk", "batchcron.adapters.slack", "batchcron.notify", "batchcron.alerting"):
+    for lazy in (
+        "slack_sdk",
+        "batchcron.adapters.slack",
+        "batchcron.outcomes.notify",
+        "batchcron.outcomes.alerting",
+    ):
         assert lazy not in loaded, loaded

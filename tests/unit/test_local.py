@@ -142,7 +142,7 @@ def play(synth: Synthesizer, seconds: int = 10) -> None:
 
 
 def test_a_submitted_job_gets_runnable_starting_running_succeeded(aws_env: Any) -> None:
-    from batchcron.jobstate import parse_event
+    from batchcron.outcomes.events import parse_event
 
     events: list[dict[str, Any]] = []
     job_id = submit(aws_env)

@@ -290,7 +290,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
 @target_options
 def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     """One run in full: trigger, ref and pusher, attempts, reason, exit code, alert, log link."""
-    from batchcron.alerting import batch_job_url, log_stream_url
+    from batchcron.outcomes.alerting import batch_job_url, log_stream_url
     from batchcron.settings import settings
 
     resolved = connect(target)

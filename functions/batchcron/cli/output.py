@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from batchcron.alerting import duration_text
 from batchcron.models import Run, Status, parse_time
+from batchcron.outcomes.alerting import duration_text
 
 STYLES = {
     Status.SUCCEEDED: "green",

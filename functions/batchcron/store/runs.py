@@ -180,7 +180,7 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords):
         return True
 
     # --- job state changes -------------------------------------------------------------------
-    # Used by batchcron.outcomes: Batch events applied to runs in order, each run's outcome
+    # Used by batchcron.outcomes.record: Batch events applied to runs in order, each run's outcome
     # counted once in its job's state, and the alert a run's outcome calls for.
     def apply_batch_event(
         self,

@@ -18,7 +18,7 @@ from batchcron.handlers.job_state import handler
 from batchcron.models import Run, Status, iso
 from batchcron.store.runs import RunStore
 from tests.batch_events import batch_event
-from tests.integration.test_job_state import FakeSlack
+from tests.integration.outcomes.test_job_state import FakeSlack
 
 CATALOGUE = """
 jobs:
@@ -170,8 +170,8 @@ def test_duplicate_and_shuffled_events_start_one_run(store: RunStore, lambda_con
 def test_concurrent_completions_start_one_run(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchcron.outcomes import recorder
     from batchcron.scheduling import cycles
+    from batchcron.wiring import recorder
 
     # Both invocations count their outcome, then both see a complete cycle at the same time.
     barrier = threading.Barrier(2, timeout=30)

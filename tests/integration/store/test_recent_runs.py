@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchcron.catalogue.loading import parse_catalogue
-from batchcron.jobstate import parse_event
 from batchcron.models import Alert, Run, Status, iso
-from batchcron.notify import Notifier
-from batchcron.outcomes import Recorder
+from batchcron.outcomes.events import parse_event
+from batchcron.outcomes.notify import Notifier
+from batchcron.outcomes.record import Recorder
 from batchcron.settings import settings
 from batchcron.store.items import _ser
 from batchcron.store.recent import RECENT_KEEP, recent_key

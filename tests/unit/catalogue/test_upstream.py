@@ -216,8 +216,8 @@ jobs:
 
 
 def test_alert_names_the_blocked_jobs_and_upstream_runs_say_what_started_them() -> None:
-    from batchcron.alerting import Where, message, texts, trigger_text
     from batchcron.models import Alert, Run, Status
+    from batchcron.outcomes.alerting import Where, message, texts, trigger_text
 
     failed = Run(
         job="conservation-area",

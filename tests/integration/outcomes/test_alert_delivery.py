@@ -13,7 +13,7 @@ import pytest
 
 from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, SlackUnavailableError
 from batchcron.models import Alert, Run, Status, iso, parse_time
-from batchcron.notify import GIVE_UP_AFTER, MAX_ATTEMPTS, Notifier, next_attempt
+from batchcron.outcomes.notify import GIVE_UP_AFTER, MAX_ATTEMPTS, Notifier, next_attempt
 from batchcron.settings import settings
 from batchcron.store.runs import ALERTS, RunStore
 from tests.fault_injection.fake_slack import FakeSlack

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchcron.alerting import Where, message, texts
 from batchcron.models import Alert, Attempt, Run, Status, bound_text, bounded_key
+from batchcron.outcomes.alerting import Where, message, texts
 from tests.fault_injection.fake_slack import over_limits
 
 KINDS = ["failed", "still_failing", "recovered", "stuck", "missed", "submit_failed", "skipped"]

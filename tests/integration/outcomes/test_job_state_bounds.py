@@ -12,7 +12,7 @@ from batchcron.catalogue.loading import parse_catalogue
 from batchcron.models import MAX_KEY_CHARS
 from tests.batch_events import batch_event
 from tests.fault_injection.fake_slack import over_limits
-from tests.integration.test_job_state import CATALOGUE, FakeSlack, World, run_items
+from tests.integration.outcomes.test_job_state import CATALOGUE, FakeSlack, World, run_items
 
 
 @pytest.fixture

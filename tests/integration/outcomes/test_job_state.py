@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 
 from batchcron.adapters.batch import Batch
 from batchcron.adapters.slack import Slack, SlackError
-from batchcron.alerting import log_stream_url, texts
 from batchcron.catalogue.loading import parse_catalogue
 from batchcron.catalogue.model import Catalogue
 from batchcron.handlers.job_state import handler
-from batchcron.jobstate import BadJobStateEventError, interpret, parse_event
 from batchcron.models import Run, Status
-from batchcron.notify import Notifier
-from batchcron.outcomes import Recorder
+from batchcron.outcomes.alerting import log_stream_url, texts
+from batchcron.outcomes.events import BadJobStateEventError, interpret, parse_event
+from batchcron.outcomes.notify import Notifier
+from batchcron.outcomes.record import Recorder
 from batchcron.scheduling.dispatch import Dispatcher
 from batchcron.scheduling.submit import Submitter
 from batchcron.settings import settings as app_settings
@@ -304,7 +304,7 @@ def test_shuffled_and_duplicated_events_give_the_same_record_and_alerts(
         # Then the record is what the events in order give
         expected = None
         for event in events:
-            from batchcron.jobstate import apply
+            from batchcron.outcomes.events import apply
 
             expected = apply(expected, interpret(parse_event(event), world.catalogue)) or expected
         assert expected is not None

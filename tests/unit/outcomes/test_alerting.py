@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 
-from batchcron.alerting import (
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Job, Notify
+from batchcron.models import Alert, Run, Status
+from batchcron.outcomes.alerting import (
     Where,
     batch_job_url,
     log_stream_url,
@@ -16,10 +19,7 @@ from batchcron.alerting import (
     should_alert_failure,
     texts,
 )
-from batchcron.catalogue.loading import parse_catalogue
-from batchcron.catalogue.model import Job, Notify
-from batchcron.jobstate import apply, interpret, parse_event
-from batchcron.models import Alert, Run, Status
+from batchcron.outcomes.events import apply, interpret, parse_event
 from tests.batch_events import STUCK, batch_event
 from tests.conftest import load_event
 

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 
 from batchcron.adapters.secrets import PLACEHOLDER, get_secret
 from batchcron.adapters.slack import Slack, SlackError, SlackRateLimitedError, SlackRejectedError
-from batchcron.alerting import Where, message
 from batchcron.catalogue.model import Catalogue, Job
 from batchcron.models import Alert, Run, Status, iso, parse_time, utcnow
 from batchcron.observability import count, logger
+from batchcron.outcomes.alerting import Where, message
 from batchcron.settings import Settings
 from batchcron.store.runs import RunStore
 
@@ -195,17 +195,3 @@ def _outbox_work_left(run: Run) -> bool:
     return run.status == Status.CLAIMED or (
         run.status == Status.SUBMIT_FAILED and run.deadline is not None
     )
-
-
-def default_notifier() -> Notifier:
-    """A notifier on the functions' settings, store and catalogue."""
-    from batchcron.catalogue.loading import load_catalogue
-    from batchcron.settings import settings
-    from batchcron.wiring import store
-
-    return Notifier(store(), settings(), catalogue=load_catalogue)
-
-
-def on_alert(run: Run) -> None:
-    """Submitter hook: deliver the alert it just recorded on `run`."""
-    default_notifier().on_alert(run)

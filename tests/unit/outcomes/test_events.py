@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchcron.catalogue.loading import parse_catalogue
-from batchcron.jobstate import (
+from batchcron.models import Run, Status
+from batchcron.outcomes.events import (
     BadJobStateEventError,
     StateChange,
     apply,
@@ -20,7 +21,6 @@ from batchcron.jobstate import (
     parse_event,
     stuck_reason,
 )
-from batchcron.models import Run, Status
 from tests.batch_events import STUCK, batch_event, lifecycle
 from tests.conftest import load_event
 

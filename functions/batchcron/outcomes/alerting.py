@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from batchcron.catalogue.model import Job, Notify
-from batchcron.jobstate import explain_stuck, stuck_reason
 from batchcron.models import Alert, Run, Status, parse_time
+from batchcron.outcomes.events import explain_stuck, stuck_reason
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"  # where Batch logs when a job definition names no group
 # Block Kit's limits (https://api.slack.com/reference/block-kit/blocks): every message is built

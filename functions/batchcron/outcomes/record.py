@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchcron.alerting import outcome_alert
 from batchcron.catalogue.model import Catalogue, Job, Notify
-from batchcron.jobstate import BatchJobStateChange, StateChange, interpret, parse_event
 from batchcron.models import Alert, Run, Status, iso, utcnow
-from batchcron.notify import Notifier
 from batchcron.observability import count, logger
+from batchcron.outcomes.alerting import outcome_alert
+from batchcron.outcomes.events import BatchJobStateChange, StateChange, interpret, parse_event
+from batchcron.outcomes.notify import Notifier
 from batchcron.scheduling.submit import Submitter
 from batchcron.store.runs import RunStore
 from batchcron.store.state import Settlement
@@ -239,20 +239,6 @@ class Recorder:
 
 
 def _stuck(run: Run) -> bool:
-    from batchcron.jobstate import stuck_reason
+    from batchcron.outcomes.events import stuck_reason
 
     return stuck_reason(run.status, run.reason) is not None
-
-
-def recorder() -> Recorder:
-    """A recorder on the functions' settings (the Lambda and local mode)."""
-    from batchcron import wiring
-    from batchcron.catalogue.loading import load_catalogue
-    from batchcron.notify import default_notifier
-
-    return Recorder(
-        load_catalogue(),
-        wiring.store(),
-        default_notifier(),
-        submitter=wiring.submitter,
-    )
