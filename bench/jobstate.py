@@ -24,7 +24,7 @@ JOBS = 10
 RUNS_PER_JOB = 6
 OUTCOMES = ("FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED")
 # The event's own calls (1 non-terminal, 4 terminal with an alert) plus the status page's cell
-# of the run: read and write the job's RECENT item (store_recent.py), or once per job (its first
+# of the run: read and write the job's RECENT item (store/recent.py), or once per job (its first
 # cell) read, seed from its runs and put.
 NON_TERMINAL_TARGET = 1 + 3
 ALERT_TARGET = 4 + 2

@@ -74,7 +74,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     environment set. Yields the `Provisioned` record."""
     from moto import mock_aws
 
-    from batchcron.provision import provision
+    from batchcron.local.provision import provision
     from tests.serial_moto import serialised_moto
 
     with serialised_moto(), mock_aws(config={"batch": {"use_docker": False}}):

@@ -819,9 +819,9 @@ def _chaos(
 def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> Any:
     """A Recorder on its own table (same key schema) whose alerts go to `slack_url`."""
     from batchcron.adapters.slack import Slack
+    from batchcron.local.provision import table_definition
     from batchcron.outcomes.notify import Notifier
     from batchcron.outcomes.record import Recorder
-    from batchcron.provision import table_definition
 
     table = f"batchcron-{name}-RunsTable"
     stack.client("dynamodb").create_table(TableName=table, **table_definition())

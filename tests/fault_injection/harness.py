@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from batchcron.catalogue.loading import parse_catalogue
 from batchcron.catalogue.model import Catalogue
-from batchcron.provision import Provisioned, provision
+from batchcron.local.provision import Provisioned, provision
 from batchcron.store.runs import RunStore
 from tests.serial_moto import serialised_moto
 

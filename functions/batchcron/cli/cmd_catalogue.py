@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.catalogue.words import describe_schedule
-from batchcron.cli import output
 from batchcron.cli.app import cli, connect, output_options, target_options
-from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetError, TargetOptions
 
 JOB_COLUMNS = (
@@ -56,7 +56,7 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     if job:
         return _one_job(chosen[0], rows[0], mode)
     if mode == "json":
-        output.print_json(rows)
+        terminal.print_json(rows)
         return 0
     cells: list[list[Cell]] = []
     for row in rows:
@@ -78,7 +78,7 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
         )
     render(JOB_COLUMNS, cells, mode=mode)
     if paused is None:
-        output.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
+        terminal.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
     return 0
 
 
@@ -115,12 +115,12 @@ def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
     """Every field of one job as the catalogue resolves it (defaults applied)."""
     resolved = job.model_dump(mode="json")
     if mode == "json":
-        output.print_json({**resolved, **row})
+        terminal.print_json({**resolved, **row})
         return 0
     if mode == "name":
-        output.out().print(job.name, markup=False)
+        terminal.out().print(job.name, markup=False)
         return 0
-    console = output.out()
+    console = terminal.out()
     schedule = (
         f"{row['schedule_text']} ({row['schedule']}, {job.timezone})" if job.schedule else "-"
     )
@@ -155,13 +155,13 @@ def validate(file: Path | None) -> int:
     try:
         catalogue = load_catalogue(path)
     except CatalogueError as exc:
-        console = output.err()
-        shown = output.shown_path(path)
+        console = terminal.err()
+        shown = terminal.shown_path(path)
         console.print(f"{shown}: {len(exc.problems)} error(s)", style="bold red", markup=False)
         for problem in exc.problems:
             console.print(f"  {exc.source}: {problem}", soft_wrap=True, markup=False)
         return 1
-    output.out().print(
-        f"{output.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
+    terminal.out().print(
+        f"{terminal.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
     )
     return 0

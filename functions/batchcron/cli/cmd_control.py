@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, render
 from batchcron.cli.app import UsageError, cli, connect, find_run, parse_since, target_options
-from batchcron.cli.tables import Cell, Column, render
 from batchcron.cli.target import TargetOptions
 
 
@@ -36,7 +36,7 @@ def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
 
     load_catalogue().get(job)
     connect(target)
-    output.out().print(control().set_paused(job, paused))
+    terminal.out().print(control().set_paused(job, paused))
     return 0
 
 
@@ -95,9 +95,9 @@ def backfill(
     # Slots are whole minutes: one second earlier makes the window closed at its start.
     after = start - timedelta(seconds=1)
     slots = slots_between(entry.schedule, entry.timezone, after, end)
-    window = f"{output.when(start.isoformat())} .. {output.when(end.isoformat())}"
+    window = f"{terminal.when(start.isoformat())} .. {terminal.when(end.isoformat())}"
     if not slots:
-        output.note(f"{job}: no slots in {window}")
+        terminal.note(f"{job}: no slots in {window}")
         return 0
     connect(target)
     from batchcron.wiring import dispatcher, store
@@ -112,26 +112,26 @@ def backfill(
             rows.append(
                 [
                     run_name(job, slot, precise=False),
-                    output.when(slot.isoformat()),
+                    terminal.when(slot.isoformat()),
                     "would run" if run is None else _already(run),
                     (run.batch_job_id if run else None) or "-",
                     "",
                 ]
             )
         render(BACKFILL_COLUMNS, rows)
-        output.note(f"dry run: {len(fresh)} of {len(slots)} slot(s) in {window} would run")
+        terminal.note(f"dry run: {len(fresh)} of {len(slots)} slot(s) in {window} would run")
         return 0
     if len(fresh) > CONFIRM_ABOVE and not yes:
         question = f"backfill {len(fresh)} runs of {job} ({window})?"
         if not sys.stdin.isatty():
             raise UsageError(f"{question} pass --yes to confirm (or --dry-run to list them)")
         if not click.confirm(question, default=False, err=True):
-            output.note("nothing run")
+            terminal.note("nothing run")
             return 1
     try:
         result = dispatcher().tick(end, replay_from=after, only_job=job, trigger="backfill")
     except TickFailedError as exc:
-        output.err().print(f"[bold red]some slots could not be submitted:[/] {exc}")
+        terminal.err().print(f"[bold red]some slots could not be submitted:[/] {exc}")
         return 1
     slot_of = {run_name(job, slot, precise=False): slot for slot in slots}
     rows = []
@@ -143,7 +143,7 @@ def backfill(
         rows.append(
             [
                 outcome.run_id,
-                output.when(slot_time.isoformat()) if slot_time else "-",
+                terminal.when(slot_time.isoformat()) if slot_time else "-",
                 result_text,
                 outcome.batch_job_id or "-",
                 outcome.reason or "",
@@ -171,7 +171,7 @@ def cancel(target: TargetOptions, run_id: str) -> int:
 
     connect(target)
     result = control().cancel(find_run(run_id), _who())
-    output.out().print(result.message)
+    terminal.out().print(result.message)
     return 0 if result.ok else 1
 
 

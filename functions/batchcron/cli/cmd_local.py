@@ -80,6 +80,8 @@ def local(
         replay_from = parse_since(replay, now, option="--replay")
         if replay_from >= now:
             raise click.BadParameter(f"{replay!r} is not in the past", param_hint="'--replay'")
+    from batchcron.cli.ui import local_page
+
     options = LocalOptions(
         port=port,
         aws_port=aws_port,
@@ -90,5 +92,6 @@ def local(
         pace=pace,
         tick_seconds=tick_seconds,
         verbose=verbose,
+        status_page=local_page,
     )
     return run_local(options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
 from batchcron.cli.app import UsageError, cli, connect, target_options
 from batchcron.cli.target import TargetError, TargetOptions
 
@@ -33,7 +33,7 @@ def push(
         url = url or found[0]
         secret = secret or found[1]
     delivery = github.send(url, secret, github.payload(repository, branch, files or ("README.md",)))
-    console = output.out()
+    console = terminal.out()
     colour = "green" if 200 <= delivery.status < 300 else "red"
     console.print(
         f"push {repository}@{branch} ({delivery.sha[:12]}) -> {url}: "

@@ -10,7 +10,8 @@ from typing import Any
 import click
 from rich.text import Text
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.cli.app import (
     UsageError,
     cli,
@@ -22,8 +23,8 @@ from batchcron.cli.app import (
     watch_option,
     watching,
 )
-from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetOptions
+from batchcron.models import run_duration, run_json
 
 
 @cli.command()
@@ -70,8 +71,8 @@ def submit(
     except ActionError as exc:
         raise UsageError(str(exc)) from None
     if outcome.paused:
-        output.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
-    console = output.out()
+        terminal.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
+    console = terminal.out()
     if not outcome.ok:
         console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
         return 1
@@ -87,17 +88,17 @@ def wait_for_run(job: str, run_id: str) -> int:
     from batchcron.models import Status
     from batchcron.wiring import store
 
-    console = output.out()
+    console = terminal.out()
     seen: str | None = None
     while True:
         run = store().get_run(job, run_id)
         if run is not None and run.status.value != seen:
             seen = run.status.value
-            stamp = output.when(datetime.now(UTC).isoformat())
-            console.print(Text.assemble(stamp, "  ", output.status_text(run.status)))
+            stamp = terminal.when(datetime.now(UTC).isoformat())
+            console.print(Text.assemble(stamp, "  ", terminal.status_text(run.status)))
         if run is not None and run.status.terminal:
             exit_text = "" if run.exit_code is None else f" (exit code {run.exit_code})"
-            output.note(f"{run_id} ended {run.status.value}{exit_text}")
+            terminal.note(f"{run_id} ended {run.status.value}{exit_text}")
             return 0 if run.status == Status.SUCCEEDED else 1
         time.sleep(WAIT_SECONDS)
 
@@ -121,9 +122,9 @@ def run_row(run: Any) -> list[Cell]:
         run.run_id,
         run.job,
         run.trigger,
-        output.status_text(run.status),
-        output.when(run.created_at),
-        output.duration(output.run_duration(run)),
+        terminal.status_text(run.status),
+        terminal.when(run.created_at),
+        terminal.duration(run_duration(run)),
         "-" if run.exit_code is None else str(run.exit_code),
         "" if run.status == "SUCCEEDED" else (run.reason or ""),
         run.batch_job_id or "-",
@@ -179,10 +180,10 @@ def runs(
             found = [run for run in found if run.created_at >= start]
         found = found[:limit]
         if mode == "json":
-            output.print_json([output.run_json(run) for run in found])
+            terminal.print_json([run_json(run) for run in found])
             return 0
         if not found:
-            output.note(
+            terminal.note(
                 "no runs" + (f" of {job}" if job else "") + (" in that window" if start else " yet")
             )
             return 0
@@ -223,7 +224,7 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
         rows = status_rows(catalogue)
         failing_jobs = [row["job"] for row in rows if row["failing"]]
         if mode == "json":
-            output.print_json(rows)
+            terminal.print_json(rows)
             return 1 if failing_jobs else 0
         cells: list[list[Cell]] = []
         for row in rows:
@@ -232,19 +233,19 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
                 [
                     row["job"] + ("" if row["in_catalogue"] else " (not in catalogue)"),
                     row["latest_run"] or Text("never run", style="dim"),
-                    output.status_text(row["status"]),
-                    output.when(row["at"]),
+                    terminal.status_text(row["status"]),
+                    terminal.when(row["at"]),
                     "-" if row["exit_code"] is None else str(row["exit_code"]),
                     Text(str(streak), style="red") if streak else "0",
-                    output.when(row["last_success_at"]),
+                    terminal.when(row["last_success_at"]),
                     Text("yes", style="yellow") if row["paused"] else "no",
                 ]
             )
         render(STATUS_COLUMNS, cells, mode=mode)
         if failing_jobs:
-            output.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
+            terminal.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
             return 1
-        output.note("[green]no job is failing[/]")
+        terminal.note("[green]no job is failing[/]")
         return 0
 
     return watching(draw, watch)
@@ -261,7 +262,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     for name in names:
         state = states.get(name) or JobState(job=name)
         latest = next(iter(runs_store.runs_for_job(name, limit=1)), None)
-        failing = (latest is not None and latest.status in output.FAILED_STATUSES) or (
+        failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
         )
         rows.append(
@@ -298,16 +299,16 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     region = resolved.region or os.environ.get("AWS_REGION") or "eu-west-2"
     group = settings().job_log_group
     if mode == "json":
-        output.print_json(output.run_json(run))
+        terminal.print_json(run_json(run))
         return 0
     if mode == "name":
-        output.out().print(run.run_id, markup=False)
+        terminal.out().print(run.run_id, markup=False)
         return 0
     fields: list[tuple[str, Cell]] = [
         ("Run", run.run_id),
         ("Job", run.job),
-        ("Status", output.status_text(run.status)),
-        ("Trigger", run.trigger + (f", slot {output.when(run.slot)}" if run.slot else "")),
+        ("Status", terminal.status_text(run.status)),
+        ("Trigger", run.trigger + (f", slot {terminal.when(run.slot)}" if run.slot else "")),
     ]
     if run.repository:
         fields.append(("Repository", run.repository))
@@ -318,10 +319,10 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     if run.compare_url:
         fields.append(("Compare", run.compare_url))
     fields += [
-        ("Created", output.when(run.created_at)),
-        ("Started", output.when(run.started_at)),
-        ("Stopped", output.when(run.stopped_at)),
-        ("Duration", output.duration(output.run_duration(run))),
+        ("Created", terminal.when(run.created_at)),
+        ("Started", terminal.when(run.started_at)),
+        ("Stopped", terminal.when(run.stopped_at)),
+        ("Duration", terminal.duration(run_duration(run))),
         ("Exit code", "-" if run.exit_code is None else str(run.exit_code)),
     ]
     if run.reason:
@@ -333,13 +334,13 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         fields.append(
             (
                 f"  attempt {number}",
-                f"exit {exit_text}, {output.when(attempt.started_at)} -> "
-                f"{output.when(attempt.stopped_at)}"
+                f"exit {exit_text}, {terminal.when(attempt.started_at)} -> "
+                f"{terminal.when(attempt.stopped_at)}"
                 + (f": {attempt.reason}" if attempt.reason else ""),
             )
         )
     if run.alert is not None:
-        sent = f", sent {output.when(run.alert.sent_at)}" if run.alert.sent_at else ""
+        sent = f", sent {terminal.when(run.alert.sent_at)}" if run.alert.sent_at else ""
         fields.append(("Alert", f"{run.alert.kind} ({run.alert.state}{sent})"))
     else:
         fields.append(("Alert", "none"))
@@ -352,7 +353,7 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         if group and not resolved.local:
             fields.append(("Logs console", log_stream_url(region, group, run.log_stream)))
         fields.append(("Logs", f"batchcron logs {run.run_id}"))
-    console = output.out()
+    console = terminal.out()
     for label, value in fields:
         line = Text.assemble((f"{label + ':':<15}", "bold"), value)
         console.print(line, soft_wrap=True)

@@ -6,7 +6,6 @@ Importing this module registers every command on `cli`.
 
 from __future__ import annotations
 
-from batchcron.catalogue.words import describe_schedule
 from batchcron.cli.app import (
     CONTEXT,
     UsageError,
@@ -23,6 +22,11 @@ from batchcron.cli.cmd_local import local
 from batchcron.cli.cmd_logs import logs
 from batchcron.cli.cmd_push import push
 from batchcron.cli.cmd_runs import runs, status, submit
+from batchcron.cli.graph import graph
+from batchcron.cli.ui import ui
+
+cli.add_command(graph)
+cli.add_command(ui)
 
 __all__ = [
     "CONTEXT",
@@ -31,8 +35,8 @@ __all__ = [
     "cancel",
     "cli",
     "connect",
-    "describe_schedule",
     "find_run",
+    "graph",
     "jobs",
     "json_option",
     "local",
@@ -45,5 +49,6 @@ __all__ = [
     "status",
     "submit",
     "target_options",
+    "ui",
     "validate",
 ]

@@ -103,8 +103,8 @@ def _after(catalogue: Catalogue, name: str) -> bool:
 @click.command()
 def graph() -> int:
     """The job dependency graph (`after:`) as text: each job under the jobs it runs after."""
+    from batchcron.adapters import terminal
     from batchcron.catalogue.loading import load_catalogue
-    from batchcron.cli import output
 
-    output.out().print(render(load_catalogue()), markup=False, highlight=False, soft_wrap=True)
+    terminal.out().print(render(load_catalogue()), markup=False, highlight=False, soft_wrap=True)
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batchcron.catalogue.model import Job, Notify
-from batchcron.models import Alert, Run, Status, parse_time
+from batchcron.models import Alert, Run, Status, duration_text, parse_time
 from batchcron.outcomes.events import explain_stuck, stuck_reason
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"  # where Batch logs when a job definition names no group
@@ -180,19 +180,6 @@ def trigger_text(run: Run) -> str:
     if run.trigger == "upstream":
         return "after " + (", ".join(f"`{run_id}`" for run_id in run.upstream_runs) or "upstream")
     return "manual"
-
-
-def duration_text(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def attempt_text(run: Run) -> str | None:

@@ -2,11 +2,11 @@
 
 Items
 - run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>
-- job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>   (store_state.py)
-- newest runs    pk=JOB#<job>  sk=RECENT         gsi1pk=RECENT gsi1sk=<job>  (store_recent.py)
+- job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>   (state.py)
+- newest runs    pk=JOB#<job>  sk=RECENT         gsi1pk=RECENT gsi1sk=<job>  (recent.py)
 - watermark      pk=META       sk=WATERMARK
 - delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL;
-- delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see store_deliveries.py)
+- delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see deliveries.py)
 Indexes: ByTime (gsi1pk, gsi1sk), ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
 runs with work left for a later tick, in two queues so a backlog of alerts never delays a
 re-drive: outbox_pk=TODO (re-drive a claim, retry a submit; an alert on it is sent after) and

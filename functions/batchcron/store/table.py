@@ -1,6 +1,6 @@
 """The run store's table access: the generic DynamoDB helpers every part of RunStore uses
-(`store.py` runs and the outbox, `store_state.py` job state, `store_recent.py` the grid's newest
-runs, `store_deliveries.py` webhook deliveries)."""
+(`runs.py` runs and the outbox, `state.py` job state, `recent.py` the grid's newest runs,
+`deliveries.py` webhook deliveries)."""
 
 from __future__ import annotations
 

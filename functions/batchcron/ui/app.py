@@ -102,6 +102,7 @@ class StatusPage:
         guard: Callable[[], AbstractContextManager[Any]] | None = None,
         who: str = "the status page",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        explain: Callable[[BaseException], str | None] = lambda exc: None,
     ) -> None:
         self.source = source
         self.port = port
@@ -109,6 +110,7 @@ class StatusPage:
         self.guard = guard or contextlib.nullcontext
         self.who = who
         self.clock = clock
+        self.explain = explain  # errors in words (the CLI's), so the page and the CLI agree
         self._flashes: OrderedDict[str, tuple[bool, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -125,7 +127,7 @@ class StatusPage:
         except Refused as exc:
             return self._error(exc.status, exc.message)
         except Exception as exc:
-            return self._error(500, _explain(exc))
+            return self._error(500, self.explain(exc) or f"{type(exc).__name__}: {exc}")
 
     def allowed_hosts(self) -> frozenset[str]:
         if self.port is None:
@@ -211,7 +213,7 @@ class StatusPage:
         )
 
     def _api_runs(self, request: Request) -> Response:
-        from batchcron.cli.output import run_json
+        from batchcron.models import run_json
 
         job = request.query.get("job") or None
         text = request.query.get("limit") or "20"
@@ -306,10 +308,3 @@ def _json(data: Any) -> Response:
     return Response(
         200, json.dumps(data, indent=1, default=str).encode("utf-8"), "application/json"
     )
-
-
-def _explain(exc: BaseException) -> str:
-    from batchcron.cli import explain
-
-    message = explain(exc)
-    return message or f"{type(exc).__name__}: {exc}"

@@ -2,7 +2,7 @@
 
 The grid costs two DynamoDB Queries whatever the number of jobs, both on the ByTime index: every
 job's state (`gsi1pk = STATE`) and every job's newest runs (`gsi1pk = RECENT`: one item per job
-holding its last 25 runs as cells in one JSON string, see store_recent.py). A job with a state
+holding its last 25 runs as cells in one JSON string, see store/recent.py). A job with a state
 but no RECENT item (runs written before that item existed, and none since) costs one more Query
 for its runs.
 """

@@ -1,4 +1,4 @@
-"""Each job's newest runs on one RECENT item (store_recent.py) under moto: written after every
+"""Each job's newest runs on one RECENT item (store/recent.py) under moto: written after every
 run write that changes a cell, newest revision wins, seeded from older runs, trimmed, healed by
 redelivered events; and the grid reading every job in two queries."""
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from rich.text import Text
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
 
 Mode = Literal["table", "wide", "name", "json"]
 Cell = str | Text
@@ -68,7 +68,7 @@ def render(
     title: str | None = None,
 ) -> None:
     """Print `rows` (one cell per column) to stdout, as this module's docstring says."""
-    console = output.out()
+    console = terminal.out()
     if mode == "name":
         for row in rows:
             console.print(plain(row[0]), markup=False, highlight=False, soft_wrap=True)
@@ -80,7 +80,7 @@ def render(
         console.file.write("\n".join(lines) + "\n")
         return
     shown = visible(columns, rows, console.width, mode)
-    grid = output.empty_table(title)
+    grid = terminal.empty_table(title)
     widths = {i: max([len(columns[i].name), *(len(plain(row[i])) for row in rows)]) for i in shown}
     free = [i for i in shown if columns[i].free_text and mode != "wide"]
     room = console.width - sum(widths[i] for i in shown if i not in free) - 2 * (len(shown) - 1)

@@ -1,4 +1,5 @@
-"""Console output: tables for people, JSON for scripts, one colour per outcome."""
+"""The terminal: consoles that know their width, tables for people, JSON for scripts, one
+colour per outcome. Shared by the CLI and local mode."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from batchcron.models import Run, Status, parse_time
-from batchcron.outcomes.alerting import duration_text
+from batchcron.models import Run, Status, duration_text, parse_time, run_duration
 
 STYLES = {
     Status.SUCCEEDED: "green",
@@ -40,7 +40,7 @@ FAILED_STATUSES = frozenset({Status.FAILED, Status.SUBMIT_FAILED})
 
 def _width(stream: Any) -> int | None:
     # Off a terminal (and without COLUMNS), keep lines whole for grep and tests instead of
-    # wrapping at 80; listings there are tab-separated anyway (cli/tables.py).
+    # wrapping at 80; listings there are tab-separated anyway (adapters/tables.py).
     return None if stream.isatty() or os.environ.get("COLUMNS") else 220
 
 
@@ -111,14 +111,6 @@ def duration(seconds: float | None) -> str:
     return duration_text(seconds) or "-"
 
 
-def run_duration(run: Run) -> float | None:
-    if run.duration_seconds is not None:
-        return run.duration_seconds
-    if run.started_at and run.stopped_at:
-        return (parse_time(run.stopped_at) - parse_time(run.started_at)).total_seconds()
-    return None
-
-
 NO_WRAP = frozenset({"RUN", "JOB", "STATUS", "LATEST RUN", "TRIGGER", "EXIT", "DURATION"})
 FLEXIBLE = frozenset({"REASON", "SCHEDULE", "REPOSITORY"})
 
@@ -182,9 +174,3 @@ def runs_table(
             cells.append("" if run.status == Status.SUCCEEDED else (run.reason or "")[:80])
         grid.add_row(*cells)
     return grid
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    data = run.model_dump(mode="json", exclude_none=True)
-    data["duration_seconds"] = run_duration(run)
-    return data

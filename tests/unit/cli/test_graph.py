@@ -11,7 +11,7 @@ import pytest
 from batchcron.catalogue.loading import load_catalogue, parse_catalogue
 from batchcron.cli.graph import after_info, after_text, render
 from batchcron.models import JobState, iso
-from tests.unit.test_cli import _cli_env, run_cli  # noqa: F401  (the CLI's isolation fixture)
+from tests.unit.cli.test_cli import _cli_env, run_cli  # noqa: F401  (the CLI's isolation fixture)
 
 
 def test_graph_of_the_default_catalogue(capsys: pytest.CaptureFixture[str]) -> None:

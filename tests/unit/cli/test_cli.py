@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from batchcron.cli import main, output
+from batchcron.adapters import terminal as output
+from batchcron.cli import main
 from batchcron.models import Run, Status, iso
 
 
