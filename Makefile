@@ -61,10 +61,11 @@ browser: ## install chromium + chromium-driver for the browser test (root, when 
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
 
-lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
+lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/
+	$(BIN)/lint-imports --no-cache
 	$(SAM) validate --lint --template template.yaml
 	$(SAM_VENV)/bin/python tools/sam_transform.py template.yaml .aws-sam/transformed.json
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml .aws-sam/transformed.json
