@@ -76,10 +76,11 @@ browser: ## install chromium + chromium-driver for the browser test (root, when 
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
 
-lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
+lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/
+	$(BIN)/lint-imports --no-cache
 	$(SAM) validate --lint --template template.yaml
 	$(SAM_VENV)/bin/python tools/sam_transform.py template.yaml .aws-sam/transformed.json
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml .aws-sam/transformed.json
@@ -101,9 +102,9 @@ bench: $(STAMP) ## measure batchcron against its limits -> bench/results.md
 	$(BIN)/python -m bench
 
 # The functions read functions/jobs.compiled.json instead of parsing jobs.yaml while its recorded
-# sha256 matches jobs.yaml (batchcron/catalogue_compiled.py); an invalid catalogue fails here.
+# sha256 matches jobs.yaml (batchcron/catalogue/compiled.py); an invalid catalogue fails here.
 catalogue: $(STAMP) ## validate functions/jobs.yaml and compile it to functions/jobs.compiled.json
-	$(BIN)/python -m batchcron.catalogue_compiled functions/jobs.yaml
+	$(BIN)/python -m batchcron.catalogue.build functions/jobs.yaml
 
 # sam build ships sources only, and /var/task is read-only: without bytecode in the package
 # every cold start compiles every module it imports. unchecked-hash: valid whatever the zip does

@@ -43,7 +43,7 @@ def _prepare(handler: str, moto: MotoServer, slack_url: str) -> dict[str, str]:
         # The sample tick is Sunday 2026-11-29 00:00 UTC: with the watermark a minute before,
         # the default catalogue's daily local-authority-district and weekly green-belt are due,
         # so the first invocation submits real runs.
-        from batchcron.store import RunStore
+        from batchcron.store.runs import RunStore
 
         with pointed_at(moto.endpoint, env):
             before = datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
@@ -93,8 +93,8 @@ def _detokenise(calls: list[dict[str, Any]], env: dict[str, str]) -> list[dict[s
 
 
 def run(moto: MotoServer, runs: int = RUNS) -> tuple[list[Row], dict[str, Any]]:
-    from batchcron.catalogue import DEFAULT_JOBS_FILE
-    from batchcron.catalogue_compiled import compile_catalogue
+    from batchcron.catalogue.build import compile_catalogue
+    from batchcron.catalogue.loading import DEFAULT_JOBS_FILE
     from tests.fault_injection.fake_slack import FakeSlack
 
     # As `make build` does for the Lambda bundle: the functions read the compiled catalogue.

@@ -162,7 +162,7 @@ def provision_stack(moto: MotoServer, *, slack_url: str = "unset") -> dict[str, 
     """Reset moto, provision the stack from template.yaml; the functions' environment."""
     import boto3
 
-    from batchcron.provision import provision
+    from batchcron.local.provision import provision
 
     moto.reset()
     with pointed_at(moto.endpoint):
@@ -239,7 +239,7 @@ def quiet_logs() -> None:
 
     logger.setLevel(logging.CRITICAL)
     logging.getLogger("botocore").setLevel(logging.CRITICAL)
-    from batchcron import slack
+    from batchcron.adapters import slack
 
-    # slack.py sets its logger's level when imported: quieten it after that.
+    # adapters/slack.py sets its logger's level when imported: quieten it after that.
     logging.getLogger(slack.__name__).setLevel(logging.CRITICAL)

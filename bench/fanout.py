@@ -72,9 +72,9 @@ def _catalogue(jobs: int) -> str:
 
 
 def _tick(scheduled: str) -> dict[str, Any]:
-    from batchcron.dispatch import TickFailedError
     from batchcron.handlers.dispatch import handler
     from batchcron.local.functions import LocalContext
+    from batchcron.scheduling.dispatch import TickFailedError
 
     try:
         summary: dict[str, Any] = handler(
@@ -104,10 +104,10 @@ def _names(env: dict[str, str]) -> Counter[str]:
 
 def _bare_requests(env: dict[str, str]) -> list[dict[str, Any]]:
     """The SubmitJob requests the dispatcher makes for the slot, under other names."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Run, Status
+    from batchcron.scheduling.submit import Submitter, run_name
     from batchcron.settings import settings
-    from batchcron.submit import Submitter, run_name
 
     submitter = Submitter(None, None, settings())  # type: ignore[arg-type]
     requests = []
@@ -132,7 +132,7 @@ def _expected(jobs: int) -> set[str]:
 def _limited(moto: MotoServer, jobs_file: Path, jobs: int, limit: float) -> dict[str, Any]:
     """The slot with SubmitJob limited to `limit`/s; later ticks retry what the first could not
     submit (SUBMIT_FAILED, from the outbox) until every run is in Batch or 5 ticks passed."""
-    from batchcron import aws
+    from batchcron.adapters import aws
 
     env = {**provision_stack(moto), "JOBS_FILE": str(jobs_file)}
     expected = _expected(jobs)
@@ -168,7 +168,7 @@ def _limited(moto: MotoServer, jobs_file: Path, jobs: int, limit: float) -> dict
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     import boto3
 
-    from batchcron import aws
+    from batchcron.adapters import aws
 
     raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:

@@ -24,7 +24,7 @@ JOBS = 10
 RUNS_PER_JOB = 6
 OUTCOMES = ("FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED")
 # The event's own calls (1 non-terminal, 4 terminal with an alert) plus the status page's cell
-# of the run: read and write the job's RECENT item (store_recent.py), or once per job (its first
+# of the run: read and write the job's RECENT item (store/recent.py), or once per job (its first
 # cell) read, seed from its runs and put.
 NON_TERMINAL_TARGET = 1 + 3
 ALERT_TARGET = 4 + 2
@@ -40,11 +40,11 @@ def _catalogue() -> str:
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
     from datetime import UTC, datetime, timedelta
 
-    from batchcron import aws
-    from batchcron.catalogue import load_catalogue
+    from batchcron.adapters import aws
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.handlers.job_state import handler
     from batchcron.local.functions import LocalContext
-    from batchcron.submit import Request, run_name
+    from batchcron.scheduling.submit import Request, run_name
     from batchcron.wiring import submitter
     from tests.batch_events import batch_event
     from tests.fault_injection.fake_slack import FakeSlack

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from batchcron.catalogue import MAX_JOBS
+from batchcron.catalogue.loading import MAX_JOBS
 from bench.common import CallCounter, MotoServer, Row, command, pointed_at, provision_stack
 
 SIZES = (100, 1_000, MAX_JOBS)
@@ -39,8 +39,8 @@ def _cpu() -> float:
 
 
 def measure(moto: MotoServer, size: int, due: int, jobs_dir: Path) -> dict[str, Any]:
-    from batchcron import aws
-    from batchcron.catalogue import load_catalogue
+    from batchcron.adapters import aws
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.handlers.dispatch import handler
     from batchcron.local.functions import LocalContext
 

@@ -41,10 +41,11 @@ def _catalogue() -> str:
 
 
 def _seed(table: str) -> None:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.models import Run
-    from batchcron.store import _ser, run_item
-    from batchcron.store_recent import recent_item
+    from batchcron.store.items import _ser
+    from batchcron.store.recent import recent_item
+    from batchcron.store.runs import run_item
 
     client: Any = aws.dynamodb()
     start = datetime(2026, 3, 2, tzinfo=UTC)
@@ -109,7 +110,7 @@ def _time(page: Any, request: Any) -> tuple[list[float], Any]:
 
 
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
-    from batchcron import aws
+    from batchcron.adapters import aws
     from batchcron.ui.app import Request, StatusPage
     from batchcron.ui.source import Source
 

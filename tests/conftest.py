@@ -40,7 +40,7 @@ def fresh_push_payload() -> dict[str, Any]:
 
 def fresh_push_event(secret: str = "local-webhook-secret") -> dict[str, Any]:
     """events/github_push.json as GitHub would send it now: fresh head commit, re-signed."""
-    from batchcron.github import sign
+    from batchcron.pushes.signature import sign
 
     event = load_event("github_push.json")
     body = json.dumps(fresh_push_payload()).encode()
@@ -71,7 +71,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _reset_caches() -> None:
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.settings import settings
 
     settings.cache_clear()
@@ -85,7 +85,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     environment set. Yields the `Provisioned` record."""
     from moto import mock_aws
 
-    from batchcron.provision import provision
+    from batchcron.local.provision import provision
     from tests.serial_moto import serialised_moto
 
     with serialised_moto(), mock_aws(config={"batch": {"use_docker": False}}):

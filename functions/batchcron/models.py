@@ -72,6 +72,10 @@ def bounded_key(text: str, limit: int = MAX_KEY_CHARS) -> str:
     return f"{prefix}-{digest}"
 
 
+# The TerminateJob reason `batchcron cancel` gives ("batchcron: cancelled by <user>"): Batch
+# reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
+CANCEL_REASON = "batchcron: cancelled"
+
 # The one clock's distance from real time: zero, except in local mode started with `--now` (and
 # the CLI talking to it), which set it in-process. No environment variable or event moves it, so
 # a deployed function always runs on real time.
@@ -224,3 +228,33 @@ class JobState(Record):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+def duration_text(seconds: float | None) -> str | None:
+    """A duration for alerts and the CLI: `1h 02m 03s`, `2m 05s`, `7s`; None for none."""
+    if seconds is None:
+        return None
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def run_duration(run: Run) -> float | None:
+    """How long `run` ran: its recorded duration, else from its start and stop times."""
+    if run.duration_seconds is not None:
+        return run.duration_seconds
+    if run.started_at and run.stopped_at:
+        return (parse_time(run.stopped_at) - parse_time(run.started_at)).total_seconds()
+    return None
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    """`run` as JSON for scripts (`-o json`, the page's `/api/runs`), with its duration."""
+    data = run.model_dump(mode="json", exclude_none=True)
+    data["duration_seconds"] = run_duration(run)
+    return data

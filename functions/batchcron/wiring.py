@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchcron.batch import Batch
-from batchcron.catalogue import Job, load_catalogue
-from batchcron.dispatch import Dispatcher
+from batchcron.adapters.batch import Batch
+from batchcron.catalogue.loading import load_catalogue
+from batchcron.catalogue.model import Job
 from batchcron.models import Run
+from batchcron.scheduling.dispatch import Dispatcher
+from batchcron.scheduling.submit import Submitter
 from batchcron.settings import settings
-from batchcron.store import RunStore
-from batchcron.submit import Submitter
+from batchcron.store.runs import RunStore
+
+if TYPE_CHECKING:
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
+    from batchcron.scheduling.control import Control
 
 
 def store() -> RunStore:
@@ -39,9 +45,22 @@ def dispatcher() -> Dispatcher:
 # The alert path (Slack client, message layout, Batch event models) is imported only when there
 # is an alert to send: most ticks have none, and the import costs a cold start ~12 ms.
 def _on_alert(run: Run) -> None:
-    from batchcron import notify
+    """Submitter hook: deliver the alert it just recorded on `run`."""
+    notifier().on_alert(run)
 
-    notify.on_alert(run)
+
+def notifier() -> Notifier:
+    """Alert delivery on the functions' settings, store and catalogue."""
+    from batchcron.outcomes.notify import Notifier
+
+    return Notifier(store(), settings(), catalogue=load_catalogue)
+
+
+def recorder() -> Recorder:
+    """The job-state path on the functions' settings (the Lambda and local mode)."""
+    from batchcron.outcomes.record import Recorder
+
+    return Recorder(load_catalogue(), store(), notifier(), submitter=submitter)
 
 
 class _Alerts:
@@ -53,7 +72,12 @@ class _Alerts:
 
     def deliver(self, run: Run, job: Job | None) -> bool:
         if self._notifier is None:
-            from batchcron.notify import default_notifier
-
-            self._notifier = default_notifier()
+            self._notifier = notifier()
         return bool(self._notifier.deliver(run, job))
+
+
+def control() -> Control:
+    """The operator's actions (run now, pause/resume, cancel) for the CLI and the status page."""
+    from batchcron.scheduling.control import Control
+
+    return Control(store(), submitter(), Batch)

@@ -308,9 +308,9 @@ def test_cancel_records_cancelled_without_alert_and_status_stays_0(
 
 def slots_within(instant: str, before: timedelta, after: timedelta) -> dict[str, list[datetime]]:
     """Each scheduled catalogue job's slots in [instant - before, instant + after]."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.schedule import slots_between
     from batchcron.models import parse_time
-    from batchcron.schedule import slots_between
 
     moment = parse_time(instant)
     found = {}

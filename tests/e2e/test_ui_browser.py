@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from batchcron.catalogue import load_catalogue
+from batchcron.catalogue.loading import load_catalogue
 from tests.e2e.test_local import (  # noqa: F401  (start_local: the fixture)
     MONTH_START,
     QUIET_FUTURE,

@@ -19,13 +19,13 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
-from batchcron.batch import Batch, JobSpec
-from batchcron.catalogue import Catalogue
-from batchcron.dispatch import Dispatcher, TickFailedError
+from batchcron.adapters.batch import Batch, JobSpec
+from batchcron.catalogue.model import Catalogue
 from batchcron.models import Run, Status
+from batchcron.scheduling.dispatch import Dispatcher, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, Submitter, run_name
 from batchcron.settings import settings
-from batchcron.store import RunStore
-from batchcron.submit import REDRIVE_AFTER, Submitter, run_name
+from batchcron.store.runs import RunStore
 from tests.conftest import fresh_push_payload, load_event
 from tests.fault_injection.harness import Clock, Stack, Tally, many_jobs, moto_stack
 from tests.faults import Storm, storm_on
@@ -399,8 +399,8 @@ def outage(seed: int = 43, rounds: int = 3) -> Tally:
     monthly) → per job only the latest slot runs, when within its starting deadline; every
     older slot is counted MISSED (the newest 20 per job recorded one by one); a repeated tick
     after the outage adds nothing."""
-    from batchcron.dispatch import MAX_MISSED_RECORDS
-    from batchcron.schedule import slots_between
+    from batchcron.catalogue.schedule import slots_between
+    from batchcron.scheduling.dispatch import MAX_MISSED_RECORDS
 
     tally = Tally("outage of several hours", seed)
     rng = random.Random(seed)
@@ -492,9 +492,9 @@ def webhook_fuzz(seed: int = 53, requests: int = 300) -> Tally:
     """Random bodies, headers and signatures through the webhook handler, with a share of
     genuinely signed pushes and redeliveries among them → never a 5xx; Batch holds exactly one
     run per valid new delivery and nothing else."""
-    from batchcron.github import sign
     from batchcron.handlers.webhook import handler
     from batchcron.local.functions import LocalContext
+    from batchcron.pushes.signature import sign
 
     tally = Tally("webhook fuzz", seed)
     rng = random.Random(seed)
@@ -573,7 +573,7 @@ def _forged(
     kind: str, rng: random.Random, payload: dict[str, Any], headers: dict[str, str]
 ) -> tuple[bytes, dict[str, str]]:
     """A request that must not verify (or, for signed garbage, must not parse)."""
-    from batchcron.github import sign
+    from batchcron.pushes.signature import sign
 
     body = json.dumps(payload).encode()
     if kind == "unsigned":
@@ -719,7 +719,7 @@ def state_events(seed: int = 61, runs_per_job: int = 6) -> Tally:
     (reference), then shuffled within each run, 30% duplicated, with late copies of finished
     runs' events (terminal ones included) mixed into later runs and a late burst at the end
     (chaos) → every run's final record, every job's state and the alerts Slack got are equal."""
-    from batchcron.catalogue import parse_catalogue
+    from batchcron.catalogue.loading import parse_catalogue
     from tests.fault_injection.fake_slack import FakeSlack
 
     tally = Tally("duplicated, reordered and late state events", seed)
@@ -818,10 +818,10 @@ def _chaos(
 
 def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> Any:
     """A Recorder on its own table (same key schema) whose alerts go to `slack_url`."""
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
-    from batchcron.provision import table_definition
-    from batchcron.slack import Slack
+    from batchcron.adapters.slack import Slack
+    from batchcron.local.provision import table_definition
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
 
     table = f"batchcron-{name}-RunsTable"
     stack.client("dynamodb").create_table(TableName=table, **table_definition())
@@ -839,7 +839,7 @@ def _recorder(stack: Stack, name: str, slack_url: str, catalogue: Catalogue) -> 
 
 def _all_runs(store: RunStore) -> list[Run]:
     """Every run item in the table (a scan: the campaign's tables are small)."""
-    from batchcron.store import _de
+    from batchcron.store.items import _de
 
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {"TableName": store.table}
@@ -906,10 +906,10 @@ def slack_outage(seed: int = 71) -> Tally:
     dispatcher re-sends pending alerts every 30 minutes → every record written; every alert
     delivered after recovery; none sent again once Slack acknowledged it, even when every event
     is delivered again afterwards."""
-    from batchcron.catalogue import parse_catalogue
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
-    from batchcron.slack import Slack, SlackError
+    from batchcron.adapters.slack import Slack, SlackError
+    from batchcron.catalogue.loading import parse_catalogue
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
     from tests.fault_injection.fake_slack import FakeSlack
 
     tally = Tally("Slack down for hours, 503, 429, slow", seed)

@@ -18,7 +18,7 @@ from typing import Any
 
 from batchcron.models import Run, Status, parse_time
 from batchcron.settings import settings
-from batchcron.store import RunStore
+from batchcron.store.runs import RunStore
 from tests.fault_injection.campaigns import ConditionalFailures
 from tests.fault_injection.harness import Clock, Stack, Tally, moto_stack
 
@@ -129,7 +129,7 @@ class _Claims:
         self.lost = 0
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        from batchcron.store import ConflictError
+        from batchcron.store.items import ConflictError
 
         def claim_cycle(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -175,7 +175,7 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
     collections all ended in success, `report` (`when: finished`) once every day, never more."""
     from unittest import mock
 
-    from batchcron import cycles
+    from batchcron.scheduling import cycles
 
     tally = Tally("after: jobs under shuffled, duplicated, concurrent and lost events", seed)
     rng = random.Random(seed)
@@ -262,11 +262,11 @@ def dependencies(seed: int = 83, days: int = 8) -> Tally:
 
 def _parts(stack: Stack, clock: Clock) -> tuple[Any, Any]:
     """A recorder (the job-state path) and a dispatcher sharing one submitter and clock."""
-    from batchcron.batch import Batch
-    from batchcron.dispatch import Dispatcher
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
-    from batchcron.submit import Submitter
+    from batchcron.adapters.batch import Batch
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
+    from batchcron.scheduling.dispatch import Dispatcher
+    from batchcron.scheduling.submit import Submitter
 
     store = stack.store(stack.client("dynamodb"))
     submitter = Submitter(store, Batch(stack.client("batch")), settings(), clock=clock)

@@ -17,9 +17,10 @@ from unittest import mock
 import boto3
 from botocore.config import Config
 
-from batchcron.catalogue import Catalogue, parse_catalogue
-from batchcron.provision import Provisioned, provision
-from batchcron.store import RunStore
+from batchcron.catalogue.loading import parse_catalogue
+from batchcron.catalogue.model import Catalogue
+from batchcron.local.provision import Provisioned, provision
+from batchcron.store.runs import RunStore
 from tests.serial_moto import serialised_moto
 
 REGION = "eu-west-2"
@@ -110,7 +111,7 @@ class Stack:
 
 
 def reset_caches() -> None:
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.settings import settings
 
     settings.cache_clear()

@@ -15,11 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchcron.dispatch import FutureTickError, TickFailedError
 from batchcron.models import Alert, Run, Status, iso
+from batchcron.scheduling.dispatch import FutureTickError, TickFailedError
+from batchcron.scheduling.submit import REDRIVE_AFTER, run_name
 from batchcron.settings import settings
-from batchcron.store import ALERTS, RunStore
-from batchcron.submit import REDRIVE_AFTER, run_name
+from batchcron.store.runs import ALERTS, RunStore
 from tests.fault_injection.campaigns import (
     MINUTE,
     T0,
@@ -86,7 +86,7 @@ def poison_job(seed: int = 83, healthy: int = 20, minutes: int = 30) -> Tally:
         missing = f"{base}-missing:1"
         os.environ["EXTRA_JOB_DEFINITION_ARNS"] = missing  # allowed, but Batch has none
         settings.cache_clear()
-        from batchcron.catalogue import parse_catalogue
+        from batchcron.catalogue.loading import parse_catalogue
 
         catalogue = parse_catalogue(_poison_catalogue(healthy, missing))
         clock = Clock(T0)
@@ -176,7 +176,7 @@ class _Timeline:
         self.events.append("submit")
 
     def slack(self, timeout: float) -> Any:
-        from batchcron.slack import Slack
+        from batchcron.adapters.slack import Slack
 
         timeline = self
 
@@ -216,7 +216,7 @@ def _slack_tick(
 ) -> dict[str, int]:
     """One stack: `healthy` jobs due at 01:00, `backlog` pending alerts, Slack in `mode`; one
     tick (then, Slack fine again, ticks until the backlog is done or given up)."""
-    from batchcron.notify import Notifier
+    from batchcron.outcomes.notify import Notifier
 
     found: Counter[str] = Counter()
     with FakeSlack() as slack, moto_stack(many_jobs(healthy, "0 1 * * *")) as stack:
@@ -479,10 +479,10 @@ def huge_inputs(seed: int = 103, count: int = 5) -> Tally:
     whose REPOSITORY is 3,000 characters, through the job-state recorder with alerts to a fake
     Slack that refuses payloads over Block Kit's limits → every event recorded, every alert
     delivered within the limits, every key within DynamoDB's."""
-    from batchcron.catalogue import parse_catalogue
-    from batchcron.notify import Notifier
-    from batchcron.outcomes import Recorder
-    from batchcron.slack import Slack
+    from batchcron.adapters.slack import Slack
+    from batchcron.catalogue.loading import parse_catalogue
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
 
     tally = Tally("100 KB reasons, 3,000-character REPOSITORY", seed)
     catalogue_text = many_jobs(count, None)

@@ -11,7 +11,7 @@ import sys
 import boto3
 from moto import mock_aws
 
-from batchcron.provision import provision
+from batchcron.local.provision import provision
 from tests.conftest import fresh_push_event, load_event
 
 

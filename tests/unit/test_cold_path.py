@@ -17,15 +17,22 @@ HEAVY = (
 
 
 def test_no_handler_imports_what_was_taken_off_the_cold_path() -> None:
-    code = (
-        "import sys\n"
-        "import batchcron.handlers.dispatch, batchcron.handlers.webhook\n"
-        "import batchcron.handlers.job_state\n"
-        # what the first invocation imports on top (wiring, logic, store, secrets, catalogue)
-        "import batchcron.wiring, batchcron.webhook, batchcron.jobstate, batchcron.outcomes\n"
-        "import batchcron.dispatch, batchcron.store, batchcron.secrets, batchcron.catalogue\n"
-        "print(' '.join(sys.modules))"
-    )
+    # the handlers, then what the first invocation imports on top (wiring, logic, store,
+    # secrets, catalogue)
+    modules = [
+        "batchcron.handlers.dispatch",
+        "batchcron.handlers.webhook",
+        "batchcron.handlers.job_state",
+        "batchcron.wiring",
+        "batchcron.pushes.webhook",
+        "batchcron.outcomes.events",
+        "batchcron.outcomes.record",
+        "batchcron.scheduling.dispatch",
+        "batchcron.store.runs",
+        "batchcron.adapters.secrets",
+        "batchcron.catalogue.loading",
+    ]
+    code = f"import sys\nimport {', '.join(modules)}\nprint(' '.join(sys.modules))"
     loaded = set(
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -9,12 +9,17 @@ import sys
 
 def test_dispatcher_cold_path_does_not_import_the_alert_path() -> None:
     code = (
-        "import sys, batchcron.handlers.dispatch, batchcron.wiring, batchcron.dispatch\n"
+        "import sys, batchcron.handlers.dispatch, batchcron.wiring, batchcron.scheduling.dispatch\n"
         "print(' '.join(m for m in sys.modules if m.startswith(('slack_sdk', 'batchcron'))))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert "batchcron.dispatch" in loaded
-    for lazy in ("slack_sdk", "batchcron.slack", "batchcron.notify", "batchcron.alerting"):
+    assert "batchcron.scheduling.dispatch" in loaded
+    for lazy in (
+        "slack_sdk",
+        "batchcron.adapters.slack",
+        "batchcron.outcomes.notify",
+        "batchcron.outcomes.alerting",
+    ):
         assert lazy not in loaded, loaded

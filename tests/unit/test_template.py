@@ -468,7 +468,7 @@ def test_tagging_only_at_submit_with_this_stacks_tag(resources: dict[str, Any]) 
 
 
 def test_functions_know_their_stack_for_the_job_tag(template: dict[str, Any]) -> None:
-    from batchcron.submit import STACK_TAG as code_tag
+    from batchcron.scheduling.submit import STACK_TAG as code_tag
 
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["STACK_NAME"] == {"Ref": "AWS::StackName"}

@@ -93,9 +93,9 @@ def output_options(command: F) -> F:
         local_time: bool,
         **kwargs: Any,
     ) -> Any:
-        from batchcron.cli import output
+        from batchcron.adapters import terminal
 
-        output.use_local_time(local_time)
+        terminal.use_local_time(local_time)
         mode = "json" if as_json else (output_format or "table")
         return command(*args, mode=mode, **kwargs)
 
@@ -115,9 +115,9 @@ def watching(draw: Callable[[], int], watch: bool) -> int:
     """Run `draw` once, or redraw it every WATCH_SECONDS until Ctrl-C (exit 0 then)."""
     if not watch:
         return draw()
-    from batchcron.cli import output
+    from batchcron.adapters import terminal
 
-    console = output.out()
+    console = terminal.out()
     try:
         while True:
             if console.is_terminal:
@@ -159,7 +159,7 @@ def parse_since(text: str, now: datetime, option: str = "--since") -> datetime:
 
 def find_run(run_id: str) -> Any:
     """The run with this run id (or Batch job id); UsageError naming what was tried."""
-    from batchcron.submit import job_of_run
+    from batchcron.scheduling.submit import job_of_run
     from batchcron.wiring import store
 
     runs_store = store()

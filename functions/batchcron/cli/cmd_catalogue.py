@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, Mode, render
+from batchcron.catalogue.words import describe_schedule
 from batchcron.cli.app import cli, connect, output_options, target_options
-from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetError, TargetOptions
 from batchcron.models import utcnow
 
@@ -33,7 +34,7 @@ JOB_COLUMNS = (
 def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
     With JOB: that job's every field, defaults applied."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.cli.graph import after_text
 
     catalogue = load_catalogue()
@@ -55,7 +56,7 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     if job:
         return _one_job(chosen[0], rows[0], mode)
     if mode == "json":
-        output.print_json(rows)
+        terminal.print_json(rows)
         return 0
     cells: list[list[Cell]] = []
     for row in rows:
@@ -77,15 +78,15 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
         )
     render(JOB_COLUMNS, cells, mode=mode)
     if paused is None:
-        output.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
+        terminal.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
     return 0
 
 
 def job_row(
     job: Any, paused: dict[str, bool] | None, states: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    from batchcron.catalogue.schedule import next_slot, zone
     from batchcron.cli.graph import after_info
-    from batchcron.schedule import next_slot, zone
 
     now = utcnow()
     upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
@@ -114,12 +115,12 @@ def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
     """Every field of one job as the catalogue resolves it (defaults applied)."""
     resolved = job.model_dump(mode="json")
     if mode == "json":
-        output.print_json({**resolved, **row})
+        terminal.print_json({**resolved, **row})
         return 0
     if mode == "name":
-        output.out().print(job.name, markup=False)
+        terminal.out().print(job.name, markup=False)
         return 0
-    console = output.out()
+    console = terminal.out()
     schedule = (
         f"{row['schedule_text']} ({row['schedule']}, {job.timezone})" if job.schedule else "-"
     )
@@ -143,36 +144,24 @@ def _value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def describe_schedule(expr: str | None) -> str:
-    if not expr:
-        return "push/manual only"
-    try:
-        from cron_descriptor import ExpressionDescriptor, Options
-
-        options = Options()
-        options.use_24hour_time_format = True
-        return str(ExpressionDescriptor(expr, options).get_description())
-    except Exception:  # a description is a nicety; the expression itself was validated
-        return expr
-
-
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def validate(file: Path | None) -> int:
     """Check a catalogue (default: JOBS_FILE or functions/jobs.yaml); every error, then exit 1."""
-    from batchcron.catalogue import CatalogueError, jobs_file, load_catalogue
+    from batchcron.catalogue.errors import CatalogueError
+    from batchcron.catalogue.loading import jobs_file, load_catalogue
 
     path = file or jobs_file()
     try:
         catalogue = load_catalogue(path)
     except CatalogueError as exc:
-        console = output.err()
-        shown = output.shown_path(path)
+        console = terminal.err()
+        shown = terminal.shown_path(path)
         console.print(f"{shown}: {len(exc.problems)} error(s)", style="bold red", markup=False)
         for problem in exc.problems:
             console.print(f"  {exc.source}: {problem}", soft_wrap=True, markup=False)
         return 1
-    output.out().print(
-        f"{output.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
+    terminal.out().print(
+        f"{terminal.shown_path(path)}: {len(catalogue.jobs)} job(s), valid", markup=False
     )
     return 0

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, render
 from batchcron.cli.app import UsageError, cli, connect, find_run, parse_since, target_options
-from batchcron.cli.tables import Cell, Column, render
 from batchcron.cli.target import TargetOptions
 from batchcron.models import utcnow
 
@@ -32,12 +32,12 @@ def resume(target: TargetOptions, job: str) -> int:
 
 
 def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
-    from batchcron.catalogue import load_catalogue
-    from batchcron.cli.actions import set_paused
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.wiring import control
 
     load_catalogue().get(job)
     connect(target)
-    output.out().print(set_paused(job, paused))
+    terminal.out().print(control().set_paused(job, paused))
     return 0
 
 
@@ -74,10 +74,10 @@ def backfill(
     """Run each of JOB's slots in [--since, --until] once, with trigger `backfill`. A slot
     that already ran (or is running) is left alone: the scheduler and backfill claim the same
     run id, so each slot runs exactly once."""
-    from batchcron.catalogue import load_catalogue
-    from batchcron.dispatch import TickFailedError
-    from batchcron.schedule import slots_between
-    from batchcron.submit import run_name
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.schedule import slots_between
+    from batchcron.scheduling.dispatch import TickFailedError
+    from batchcron.scheduling.submit import run_name
 
     entry = load_catalogue().get(job)
     if not entry.schedule:
@@ -101,9 +101,9 @@ def backfill(
     # Slots are whole minutes: one second earlier makes the window closed at its start.
     after = start - timedelta(seconds=1)
     slots = slots_between(entry.schedule, entry.timezone, after, end)
-    window = f"{output.when(start.isoformat())} .. {output.when(end.isoformat())}"
+    window = f"{terminal.when(start.isoformat())} .. {terminal.when(end.isoformat())}"
     if not slots:
-        output.note(f"{job}: no slots in {window}")
+        terminal.note(f"{job}: no slots in {window}")
         return 0
     from batchcron.wiring import dispatcher, store
 
@@ -117,26 +117,26 @@ def backfill(
             rows.append(
                 [
                     run_name(job, slot, precise=False),
-                    output.when(slot.isoformat()),
+                    terminal.when(slot.isoformat()),
                     "would run" if run is None else _already(run),
                     (run.batch_job_id if run else None) or "-",
                     "",
                 ]
             )
         render(BACKFILL_COLUMNS, rows)
-        output.note(f"dry run: {len(fresh)} of {len(slots)} slot(s) in {window} would run")
+        terminal.note(f"dry run: {len(fresh)} of {len(slots)} slot(s) in {window} would run")
         return 0
     if len(fresh) > CONFIRM_ABOVE and not yes:
         question = f"backfill {len(fresh)} runs of {job} ({window})?"
         if not sys.stdin.isatty():
             raise UsageError(f"{question} pass --yes to confirm (or --dry-run to list them)")
         if not click.confirm(question, default=False, err=True):
-            output.note("nothing run")
+            terminal.note("nothing run")
             return 1
     try:
         result = dispatcher().tick(end, replay_from=after, only_job=job, trigger="backfill")
     except TickFailedError as exc:
-        output.err().print(f"[bold red]some slots could not be submitted:[/] {exc}")
+        terminal.err().print(f"[bold red]some slots could not be submitted:[/] {exc}")
         return 1
     slot_of = {run_name(job, slot, precise=False): slot for slot in slots}
     rows = []
@@ -148,7 +148,7 @@ def backfill(
         rows.append(
             [
                 outcome.run_id,
-                output.when(slot_time.isoformat()) if slot_time else "-",
+                terminal.when(slot_time.isoformat()) if slot_time else "-",
                 result_text,
                 outcome.batch_job_id or "-",
                 outcome.reason or "",
@@ -172,11 +172,11 @@ def _already(run: Any) -> str:
 @target_options
 def cancel(target: TargetOptions, run_id: str) -> int:
     """Terminate RUN's Batch job (a queued run is dropped instead)."""
-    from batchcron.cli.actions import cancel as cancel_run
+    from batchcron.wiring import control
 
     connect(target)
-    result = cancel_run(find_run(run_id), _who())
-    output.out().print(result.message)
+    result = control().cancel(find_run(run_id), _who())
+    terminal.out().print(result.message)
     return 0 if result.ok else 1
 
 

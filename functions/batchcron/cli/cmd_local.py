@@ -68,7 +68,8 @@ def local(
     verbose: bool,
 ) -> int:
     """Run all of batchcron on this machine: embedded AWS, webhook, schedules, Slack sink."""
-    from batchcron.catalogue import UnknownJobError, load_catalogue
+    from batchcron.catalogue.errors import UnknownJobError
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.local import LocalOptions, run_local
 
     catalogue = load_catalogue()
@@ -91,6 +92,8 @@ def local(
         replay_from = parse_since(replay, now, option="--replay")
         if replay_from >= now:
             raise click.BadParameter(f"{replay!r} is not in the past", param_hint="'--replay'")
+    from batchcron.cli.ui import local_page
+
     options = LocalOptions(
         port=port,
         aws_port=aws_port,
@@ -102,6 +105,7 @@ def local(
         pace=pace,
         tick_seconds=tick_seconds,
         verbose=verbose,
+        status_page=local_page,
     )
     return run_local(options)
 

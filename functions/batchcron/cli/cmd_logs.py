@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.text import Text
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
 from batchcron.cli.app import UsageError, cli, connect, find_run, target_options
 from batchcron.cli.target import TargetOptions
 
@@ -25,13 +25,13 @@ from batchcron.cli.target import TargetOptions
 @target_options
 def logs(target: TargetOptions, name: str, follow: bool) -> int:
     """Print a run's CloudWatch log stream (for a JOB: its latest run's)."""
-    from batchcron.joblogs import JobLogs, NoLogStreamError
+    from batchcron.adapters.joblogs import JobLogs, NoLogStreamError
     from batchcron.settings import settings
 
     resolved = connect(target)
     run = run_or_latest(name)
     group = settings().job_log_group
-    console = output.out()
+    console = terminal.out()
     if not group:
         raise UsageError("the target has no job log group (JOB_LOG_GROUP / JobLogGroupName)")
     reader = JobLogs()
@@ -73,7 +73,7 @@ def logs(target: TargetOptions, name: str, follow: bool) -> int:
                 console.print(f"{run.run_id} ended {run.status.value} without a log stream")
             return 0
         if not read and not waiting_said:
-            output.err().print(
+            terminal.err().print(
                 f"[dim]waiting for {run.run_id}'s log stream (status {run.status.value}); "
                 "Ctrl-C stops[/]"
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
 from batchcron.cli.app import UsageError, cli, connect, target_options
 from batchcron.cli.target import TargetError, TargetOptions
 
@@ -33,7 +33,7 @@ def push(
         url = url or found[0]
         secret = secret or found[1]
     delivery = github.send(url, secret, github.payload(repository, branch, files or ("README.md",)))
-    console = output.out()
+    console = terminal.out()
     colour = "green" if 200 <= delivery.status < 300 else "red"
     console.print(
         f"push {repository}@{branch} ({delivery.sha[:12]}) -> {url}: "
@@ -49,7 +49,7 @@ def push(
 def _repository(text: str) -> str:
     if "/" in text:
         return text
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
 
     catalogue = load_catalogue()
     if text in catalogue.jobs:
@@ -77,7 +77,7 @@ def _webhook(options: TargetOptions) -> tuple[str, str]:
         arn = target.environment.get("GITHUB_WEBHOOK_SECRET_ARN")
         if not arn:
             raise UsageError("the stack has no WebhookSecretArn output: pass --secret")
-        from batchcron.secrets import SecretUnavailableError, get_secret
+        from batchcron.adapters.secrets import SecretUnavailableError, get_secret
 
         try:
             return target.webhook_url, get_secret(arn)

@@ -9,7 +9,8 @@ from typing import Any
 import click
 from rich.text import Text
 
-from batchcron.cli import output
+from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.cli.app import (
     UsageError,
     cli,
@@ -21,9 +22,8 @@ from batchcron.cli.app import (
     watch_option,
     watching,
 )
-from batchcron.cli.tables import Cell, Column, Mode, render
 from batchcron.cli.target import TargetOptions
-from batchcron.models import utcnow
+from batchcron.models import run_duration, run_json, utcnow
 
 
 @cli.command()
@@ -42,7 +42,8 @@ def submit(
     target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
 ) -> int:
     """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
-    from batchcron.catalogue import env_name_problem, load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.model import env_name_problem
 
     entry = load_catalogue().get(job)
     if not entry.enabled:
@@ -61,15 +62,16 @@ def submit(
             param_hint="'--env'",
         )
     connect(target)
-    from batchcron.cli.actions import ActionError, run_now
+    from batchcron.scheduling.control import ActionError
+    from batchcron.wiring import control
 
     try:
-        outcome = run_now(job, ref, environment=extra)
+        outcome = control().run_now(job, ref, environment=extra)
     except ActionError as exc:
         raise UsageError(str(exc)) from None
     if outcome.paused:
-        output.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
-    console = output.out()
+        terminal.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
+    console = terminal.out()
     if not outcome.ok:
         console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
         return 1
@@ -85,17 +87,17 @@ def wait_for_run(job: str, run_id: str) -> int:
     from batchcron.models import Status
     from batchcron.wiring import store
 
-    console = output.out()
+    console = terminal.out()
     seen: str | None = None
     while True:
         run = store().get_run(job, run_id)
         if run is not None and run.status.value != seen:
             seen = run.status.value
-            stamp = output.when(utcnow().isoformat())
-            console.print(Text.assemble(stamp, "  ", output.status_text(run.status)))
+            stamp = terminal.when(utcnow().isoformat())
+            console.print(Text.assemble(stamp, "  ", terminal.status_text(run.status)))
         if run is not None and run.status.terminal:
             exit_text = "" if run.exit_code is None else f" (exit code {run.exit_code})"
-            output.note(f"{run_id} ended {run.status.value}{exit_text}")
+            terminal.note(f"{run_id} ended {run.status.value}{exit_text}")
             return 0 if run.status == Status.SUCCEEDED else 1
         time.sleep(WAIT_SECONDS)
 
@@ -119,9 +121,9 @@ def run_row(run: Any) -> list[Cell]:
         run.run_id,
         run.job,
         run.trigger,
-        output.status_text(run.status),
-        output.when(run.created_at),
-        output.duration(output.run_duration(run)),
+        terminal.status_text(run.status),
+        terminal.when(run.created_at),
+        terminal.duration(run_duration(run)),
         "-" if run.exit_code is None else str(run.exit_code),
         "" if run.status == "SUCCEEDED" else (run.reason or ""),
         run.batch_job_id or "-",
@@ -148,7 +150,7 @@ def runs(
 ) -> int:
     """Run history, newest first (one JOB, or every job; a job removed from the catalogue
     keeps its history)."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Status, iso
 
     wanted: Status | None = None
@@ -180,10 +182,10 @@ def runs(
             found = [run for run in found if run.created_at >= start]
         found = found[:limit]
         if mode == "json":
-            output.print_json([output.run_json(run) for run in found])
+            terminal.print_json([run_json(run) for run in found])
             return 0
         if not found:
-            output.note(
+            terminal.note(
                 "no runs" + (f" of {job}" if job else "") + (" in that window" if start else " yet")
             )
             return 0
@@ -215,7 +217,7 @@ STATUS_COLUMNS = (
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
-    from batchcron.catalogue import load_catalogue
+    from batchcron.catalogue.loading import load_catalogue
 
     catalogue = load_catalogue()
     connect(target)
@@ -224,7 +226,7 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
         rows = status_rows(catalogue)
         failing_jobs = [row["job"] for row in rows if row["failing"]]
         if mode == "json":
-            output.print_json(rows)
+            terminal.print_json(rows)
             return 1 if failing_jobs else 0
         cells: list[list[Cell]] = []
         for row in rows:
@@ -233,19 +235,19 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
                 [
                     row["job"] + ("" if row["in_catalogue"] else " (not in catalogue)"),
                     row["latest_run"] or Text("never run", style="dim"),
-                    output.status_text(row["status"]),
-                    output.when(row["at"]),
+                    terminal.status_text(row["status"]),
+                    terminal.when(row["at"]),
                     "-" if row["exit_code"] is None else str(row["exit_code"]),
                     Text(str(streak), style="red") if streak else "0",
-                    output.when(row["last_success_at"]),
+                    terminal.when(row["last_success_at"]),
                     Text("yes", style="yellow") if row["paused"] else "no",
                 ]
             )
         render(STATUS_COLUMNS, cells, mode=mode)
         if failing_jobs:
-            output.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
+            terminal.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
             return 1
-        output.note("[green]no job is failing[/]")
+        terminal.note("[green]no job is failing[/]")
         return 0
 
     return watching(draw, watch)
@@ -262,7 +264,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     for name in names:
         state = states.get(name) or JobState(job=name)
         latest = next(iter(runs_store.runs_for_job(name, limit=1)), None)
-        failing = (latest is not None and latest.status in output.FAILED_STATUSES) or (
+        failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
         )
         rows.append(
@@ -291,7 +293,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
 @target_options
 def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     """One run in full: trigger, ref and pusher, attempts, reason, exit code, alert, log link."""
-    from batchcron.alerting import batch_job_url, log_stream_url
+    from batchcron.outcomes.alerting import batch_job_url, log_stream_url
     from batchcron.settings import settings
 
     resolved = connect(target)
@@ -299,16 +301,16 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     region = resolved.region or os.environ.get("AWS_REGION") or "eu-west-2"
     group = settings().job_log_group
     if mode == "json":
-        output.print_json(output.run_json(run))
+        terminal.print_json(run_json(run))
         return 0
     if mode == "name":
-        output.out().print(run.run_id, markup=False)
+        terminal.out().print(run.run_id, markup=False)
         return 0
     fields: list[tuple[str, Cell]] = [
         ("Run", run.run_id),
         ("Job", run.job),
-        ("Status", output.status_text(run.status)),
-        ("Trigger", run.trigger + (f", slot {output.when(run.slot)}" if run.slot else "")),
+        ("Status", terminal.status_text(run.status)),
+        ("Trigger", run.trigger + (f", slot {terminal.when(run.slot)}" if run.slot else "")),
     ]
     if run.repository:
         fields.append(("Repository", run.repository))
@@ -319,10 +321,10 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     if run.compare_url:
         fields.append(("Compare", run.compare_url))
     fields += [
-        ("Created", output.when(run.created_at)),
-        ("Started", output.when(run.started_at)),
-        ("Stopped", output.when(run.stopped_at)),
-        ("Duration", output.duration(output.run_duration(run))),
+        ("Created", terminal.when(run.created_at)),
+        ("Started", terminal.when(run.started_at)),
+        ("Stopped", terminal.when(run.stopped_at)),
+        ("Duration", terminal.duration(run_duration(run))),
         ("Exit code", "-" if run.exit_code is None else str(run.exit_code)),
     ]
     if run.reason:
@@ -334,13 +336,13 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         fields.append(
             (
                 f"  attempt {number}",
-                f"exit {exit_text}, {output.when(attempt.started_at)} -> "
-                f"{output.when(attempt.stopped_at)}"
+                f"exit {exit_text}, {terminal.when(attempt.started_at)} -> "
+                f"{terminal.when(attempt.stopped_at)}"
                 + (f": {attempt.reason}" if attempt.reason else ""),
             )
         )
     if run.alert is not None:
-        sent = f", sent {output.when(run.alert.sent_at)}" if run.alert.sent_at else ""
+        sent = f", sent {terminal.when(run.alert.sent_at)}" if run.alert.sent_at else ""
         fields.append(("Alert", f"{run.alert.kind} ({run.alert.state}{sent})"))
     else:
         fields.append(("Alert", "none"))
@@ -353,7 +355,7 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         if group and not resolved.local:
             fields.append(("Logs console", log_stream_url(region, group, run.log_stream)))
         fields.append(("Logs", f"batchcron logs {run.run_id}"))
-    console = output.out()
+    console = terminal.out()
     for label, value in fields:
         line = Text.assemble((f"{label + ':':<15}", "bold"), value)
         console.print(line, soft_wrap=True)

@@ -16,12 +16,17 @@ from batchcron.cli.app import (
     parse_since,
     target_options,
 )
-from batchcron.cli.cmd_catalogue import describe_schedule, jobs, validate
+from batchcron.cli.cmd_catalogue import jobs, validate
 from batchcron.cli.cmd_control import backfill, cancel, pause, resume
 from batchcron.cli.cmd_local import local
 from batchcron.cli.cmd_logs import logs
 from batchcron.cli.cmd_push import push
 from batchcron.cli.cmd_runs import runs, status, submit
+from batchcron.cli.graph import graph
+from batchcron.cli.ui import ui
+
+cli.add_command(graph)
+cli.add_command(ui)
 
 __all__ = [
     "CONTEXT",
@@ -30,8 +35,8 @@ __all__ = [
     "cancel",
     "cli",
     "connect",
-    "describe_schedule",
     "find_run",
+    "graph",
     "jobs",
     "json_option",
     "local",
@@ -44,5 +49,6 @@ __all__ = [
     "status",
     "submit",
     "target_options",
+    "ui",
     "validate",
 ]

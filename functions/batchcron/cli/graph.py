@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
 from batchcron.models import JobState
 
 
@@ -23,7 +23,7 @@ def after_info(
     info: dict[str, Any] = {"jobs": list(job.after.jobs), "when": job.after.when}
     if states is None:
         return info
-    from batchcron.upstream import decide_from_states
+    from batchcron.catalogue.upstream import decide_from_states
 
     cycle = decide_from_states(job, states, now)
     own = states.get(job.name)
@@ -103,8 +103,8 @@ def _after(catalogue: Catalogue, name: str) -> bool:
 @click.command()
 def graph() -> int:
     """The job dependency graph (`after:`) as text: each job under the jobs it runs after."""
-    from batchcron.catalogue import load_catalogue
-    from batchcron.cli import output
+    from batchcron.adapters import terminal
+    from batchcron.catalogue.loading import load_catalogue
 
-    output.out().print(render(load_catalogue()), markup=False, highlight=False, soft_wrap=True)
+    terminal.out().print(render(load_catalogue()), markup=False, highlight=False, soft_wrap=True)
     return 0

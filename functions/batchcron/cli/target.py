@@ -135,7 +135,7 @@ def _ask_endpoint(endpoint: str, region: str | None) -> LocalState | None:
 
 def activate(target: Target, options: TargetOptions) -> None:
     """Point this process's AWS clients, settings and clock at the target."""
-    from batchcron import aws, secrets
+    from batchcron.adapters import aws, secrets
     from batchcron.models import set_clock_offset
     from batchcron.settings import settings
 

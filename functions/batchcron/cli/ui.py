@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchcron.cli.commands import UsageError, connect, target_options
+from batchcron.cli.app import UsageError, connect, target_options
+from batchcron.cli.errors import explain
 from batchcron.cli.target import Target, TargetOptions
 
 if TYPE_CHECKING:
+    from batchcron.local.options import Guard, Page
     from batchcron.ui.app import StatusPage
 
 DEFAULT_PORT = 8321
@@ -24,7 +26,7 @@ def ui(target: TargetOptions, port: int, no_browser: bool) -> int:
     """Serve the status page (grid of recent runs, job and run pages, actions) on 127.0.0.1."""
     import threading
 
-    from batchcron.cli import output
+    from batchcron.adapters import terminal
 
     resolved = connect(target)
     page = status_page(resolved)
@@ -38,7 +40,7 @@ def ui(target: TargetOptions, port: int, no_browser: bool) -> int:
             "another port (0 picks a free one)"
         ) from None
     url = f"http://127.0.0.1:{server.port}/"
-    console = output.out()
+    console = terminal.out()
     console.print(f"batchcron status page for {resolved.label}: {url}", soft_wrap=True)
     console.print("Ctrl-C stops.")
     if not no_browser and sys.stdout.isatty():
@@ -67,7 +69,17 @@ def status_page(resolved: Target) -> StatusPage:
         console_links=resolved.kind == "stack",
         target=resolved.label,
     )
-    return StatusPage(source, who=f"{_who()} (status page)")
+    return StatusPage(source, who=f"{_who()} (status page)", explain=explain)
+
+
+def local_page(region: str, log_group: str | None, guard: Guard) -> Page:
+    """The status page local mode serves on its webhook port (`LocalOptions.status_page`)."""
+    from batchcron.ui.app import StatusPage
+    from batchcron.ui.server import Served
+    from batchcron.ui.source import Source
+
+    source = Source(region=region, log_group=log_group, console_links=False, target="local mode")
+    return Served(StatusPage(source, guard=guard, who="the local status page", explain=explain))
 
 
 def _who() -> str:

@@ -14,22 +14,22 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchcron.github import (
+from batchcron.adapters.secrets import SecretUnavailableError
+from batchcron.observability import count, logger, metrics, traced
+from batchcron.pushes.payload import parse_json
+from batchcron.pushes.router import Request, Response, Router
+from batchcron.pushes.signature import (
     BadPayloadError,
     DeliveryInProgressError,
     PayloadTooLargeError,
     SignatureError,
     header_id,
-    parse_json,
     raw_body,
     verify,
 )
-from batchcron.observability import count, logger, metrics, traced
-from batchcron.router import Request, Response, Router
-from batchcron.secrets import SecretUnavailableError
 
 if TYPE_CHECKING:
-    from batchcron.webhook import Services
+    from batchcron.pushes.webhook import Services
 
 
 def _not_found(request: Request) -> Response:
@@ -43,7 +43,7 @@ _context: dict[str, Any] = {}  # this invocation's Lambda context
 
 @app.route("POST", "/github", "/")
 def github(request: Request) -> Response:
-    from batchcron.webhook import Delivery, handle
+    from batchcron.pushes.webhook import Delivery, handle
 
     body = raw_body(request.body, request.is_base64_encoded)
     headers = request.headers  # names in lower case
@@ -72,7 +72,7 @@ def github(request: Request) -> Response:
 def _secrets() -> Iterator[str]:
     """The webhook secret, then (only if that fails, and at most once a minute) a fresh read in
     case it was rotated. The template's placeholder never counts as a secret."""
-    from batchcron.secrets import PLACEHOLDER, get_secret, refresh_allowed
+    from batchcron.adapters.secrets import PLACEHOLDER, get_secret, refresh_allowed
     from batchcron.settings import settings
 
     arn = settings().require("github_webhook_secret_arn")
@@ -87,8 +87,8 @@ def _secrets() -> Iterator[str]:
 
 
 def _services() -> Services:
-    from batchcron.catalogue import load_catalogue
-    from batchcron.webhook import Services
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.pushes.webhook import Services
     from batchcron.wiring import submitter
 
     return Services(catalogue=load_catalogue(), submitter=submitter(patient=False))

@@ -4,50 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
 
+from batchcron.adapters.http_server import Server
 from batchcron.models import utcnow
-
-if TYPE_CHECKING:
-    from batchcron.ui.app import StatusPage
 
 MAX_BODY = 6 * 1024 * 1024  # a Function URL's request payload limit
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
 Invoke = Callable[[dict[str, Any]], Any]
-
-
-class Server:
-    """A ThreadingHTTPServer on 127.0.0.1 in its own thread, stopped and closed cleanly."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self.httpd.shutdown()
-            self._thread.join(timeout=5)
-        self.httpd.server_close()
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -130,18 +99,19 @@ def function_url_event(
     return event
 
 
+Page = Callable[[BaseHTTPRequestHandler], None]  # answers one request (the status page)
+
+
 def webhook_server(
-    port: int, invoke: Invoke, on_error: Callable[[str], None], ui: StatusPage | None = None
+    port: int, invoke: Invoke, on_error: Callable[[str], None], page: Page | None = None
 ) -> Server:
-    """The webhook: each request becomes a Function URL event for the real handler. With `ui`,
-    the status page answers everything but the webhook's own routes (`POST /github`, `POST /`)."""
+    """The webhook: each request becomes a Function URL event for the real handler. With `page`,
+    the page answers everything but the webhook's own routes (`POST /github`, `POST /`)."""
 
     class Handler(_Quiet):
         def _handle(self) -> None:
-            if ui is not None and not is_webhook(self.command, self.path):
-                from batchcron.ui.server import respond
-
-                respond(ui, self)
+            if page is not None and not is_webhook(self.command, self.path):
+                page(self)
                 return
             body = self._body()
             if body is None:

@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batchcron.local import LocalError, LocalOptions
+from batchcron.local.options import LocalError, LocalOptions, Page
 
 MOTO_CONFIG = {"batch": {"use_docker": False}}
 
 
 class LocalSystem:
     def __init__(self, options: LocalOptions) -> None:
-        from batchcron.cli import output
+        from batchcron.adapters import terminal
 
         self.options = options
-        self.console = output.out()
+        self.console = terminal.out()
         self.stop_event = threading.Event()
         self.terminated = False
         self._cleanup: list[Any] = []
@@ -101,8 +101,8 @@ class LocalSystem:
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from batchcron.local import played
         from batchcron.local.http import slack_sink, webhook_server
+        from batchcron.local.played import install, uninstall
 
         options = self.options
         # moto's server logs every request through werkzeug; local mode shows runs instead.
@@ -111,8 +111,8 @@ class LocalSystem:
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         _require_free(options.aws_port, "--aws-port")
         _require_free(options.port, "--port")
-        played.install()
-        self._cleanup.append(played.uninstall)
+        install()
+        self._cleanup.append(uninstall)
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=options.aws_port, verbose=False)
         moto.start()
         self._cleanup.append(lambda: _stop_moto(moto))
@@ -133,8 +133,9 @@ class LocalSystem:
 
         self.provisioned = self._provision()
         page = self._status_page()
-        webhook = webhook_server(options.port, self._invoke_webhook, self.view.say, ui=page)
-        page.port = webhook.port
+        webhook = webhook_server(options.port, self._invoke_webhook, self.view.say, page=page)
+        if page is not None:
+            page.port = webhook.port
         webhook.start()
         self._cleanup.append(webhook.stop)
         self.webhook_url = f"{webhook.url}/github"
@@ -144,7 +145,7 @@ class LocalSystem:
         self._start_workers()
 
     def _point_clients_at(self, endpoint: str) -> None:
-        from batchcron import aws, secrets
+        from batchcron.adapters import aws, secrets
         from batchcron.settings import settings
 
         env = os.environ
@@ -175,8 +176,8 @@ class LocalSystem:
     def _provision(self) -> Any:
         import boto3
 
-        from batchcron import aws, secrets
-        from batchcron.provision import provision
+        from batchcron.adapters import aws, secrets
+        from batchcron.local.provision import provision
         from batchcron.settings import settings
 
         provisioned = provision(
@@ -190,21 +191,15 @@ class LocalSystem:
         secrets.reset()
         return provisioned
 
-    def _status_page(self) -> Any:
-        """The status page on the webhook port; its buttons run one at a time with the
-        handlers, as everything else in this process that calls them."""
+    def _status_page(self) -> Page | None:
+        """The status page on the webhook port (when local mode was handed one); its buttons
+        run one at a time with the handlers, as everything else in this process that calls
+        them."""
         from batchcron.local.functions import serialised
         from batchcron.settings import settings
-        from batchcron.ui.app import StatusPage
-        from batchcron.ui.source import Source
 
-        source = Source(
-            region=self.region,
-            log_group=settings().job_log_group,
-            console_links=False,
-            target="local mode",
-        )
-        return StatusPage(source, guard=serialised, who="the local status page")
+        factory = self.options.status_page
+        return factory(self.region, settings().job_log_group, serialised) if factory else None
 
     def _write_state(self) -> None:
         """This instance's state file (by port), and the same state inside the embedded AWS so
@@ -231,7 +226,7 @@ class LocalSystem:
     def _start_workers(self) -> None:
         import boto3
 
-        from batchcron.joblogs import JobLogs
+        from batchcron.adapters.joblogs import JobLogs
         from batchcron.local.synth import FailurePlan, Synthesizer
         from batchcron.local.ticker import Ticker
 
@@ -276,8 +271,8 @@ class LocalSystem:
 
     # --- output ----------------------------------------------------------------------------------
     def banner(self) -> None:
-        from batchcron.catalogue import jobs_file, load_catalogue
-        from batchcron.cli import output
+        from batchcron.adapters import terminal
+        from batchcron.catalogue.loading import jobs_file, load_catalogue
 
         catalogue = load_catalogue()
         scheduled = len(catalogue.scheduled())
@@ -297,7 +292,7 @@ class LocalSystem:
             ("Runs table", self.provisioned.runs_table),
             (
                 "Catalogue",
-                f"{output.shown_path(jobs_file())} "
+                f"{terminal.shown_path(jobs_file())} "
                 f"({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
             ),
             ("Clock", clock_text(options.now)),
@@ -418,3 +413,8 @@ def _command_name() -> str:
         except ValueError:
             return str(argv0)
     return "batchcron"
+
+
+def run_local(options: LocalOptions) -> int:
+    """Start everything, run until --duration or Ctrl-C, shut down cleanly. Exit status."""
+    return LocalSystem(options).run()

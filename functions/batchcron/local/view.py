@@ -13,8 +13,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from batchcron.cli import output
-from batchcron.models import Run, Status, utcnow
+from batchcron.adapters import terminal
+from batchcron.models import Run, Status, run_duration, utcnow
 
 LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 FIELD = re.compile(r"^\*([^*\n]+)\*\s*\n(.*)$", re.DOTALL)
@@ -124,7 +124,7 @@ class RunView:
         title = "runs (newest first) — Ctrl-C stops"
         if not self._runs:
             return Group(Text(title, style="bold"), Text("no runs yet", style="dim"))
-        return output.runs_table(self._runs[:15], compact=True, title=title)
+        return terminal.runs_table(self._runs[:15], compact=True, title=title)
 
 
 def line(run: Run) -> str:
@@ -132,9 +132,9 @@ def line(run: Run) -> str:
     parts = [stamp, f"{run.status.value:<13}", run.run_id, f"({run.trigger})"]
     if run.exit_code is not None:
         parts.append(f"exit {run.exit_code}")
-    duration = output.run_duration(run)
+    duration = run_duration(run)
     if duration is not None and run.status.terminal:
-        parts.append(output.duration(duration))
+        parts.append(terminal.duration(duration))
     if run.reason and run.status in (Status.SKIPPED, Status.MISSED, Status.SUBMIT_FAILED):
         parts.append(f"— {run.reason}")
     return "  ".join(parts)
@@ -145,9 +145,9 @@ def summary(console: Console, runs: Sequence[Run], *, alerts: int, elapsed: floa
     for run in runs:
         counts[run.status.value] = counts.get(run.status.value, 0) + 1
     ordered = sorted(runs, key=lambda r: r.created_at)
-    console.print(output.runs_table(ordered, compact=True, title="summary"))
+    console.print(terminal.runs_table(ordered, compact=True, title="summary"))
     totals = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none"
     console.print(
-        f"{len(runs)} run(s): {totals}; {alerts} Slack alert(s); ran {output.duration(elapsed)}",
+        f"{len(runs)} run(s): {totals}; {alerts} Slack alert(s); ran {terminal.duration(elapsed)}",
         markup=False,
     )

@@ -80,13 +80,13 @@ class Refused(Exception):
 
 
 def _describe(expr: str | None) -> str:
-    from batchcron.cli.commands import describe_schedule
+    from batchcron.catalogue.words import describe_schedule
 
     return describe_schedule(expr)
 
 
 def _next_slot(expr: str, timezone: str, after: datetime) -> datetime | None:
-    from batchcron.schedule import next_slot
+    from batchcron.catalogue.schedule import next_slot
 
     return next_slot(expr, timezone, after)
 
@@ -103,6 +103,7 @@ class StatusPage:
         guard: Callable[[], AbstractContextManager[Any]] | None = None,
         who: str = "the status page",
         clock: Callable[[], datetime] = utcnow,
+        explain: Callable[[BaseException], str | None] = lambda exc: None,
     ) -> None:
         self.source = source
         self.port = port
@@ -110,6 +111,7 @@ class StatusPage:
         self.guard = guard or contextlib.nullcontext
         self.who = who
         self.clock = clock
+        self.explain = explain  # errors in words (the CLI's), so the page and the CLI agree
         self._flashes: OrderedDict[str, tuple[bool, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -126,7 +128,7 @@ class StatusPage:
         except Refused as exc:
             return self._error(exc.status, exc.message)
         except Exception as exc:
-            return self._error(500, _explain(exc))
+            return self._error(500, self.explain(exc) or f"{type(exc).__name__}: {exc}")
 
     def allowed_hosts(self) -> frozenset[str]:
         if self.port is None:
@@ -212,7 +214,7 @@ class StatusPage:
         )
 
     def _api_runs(self, request: Request) -> Response:
-        from batchcron.cli.output import run_json
+        from batchcron.models import run_json
 
         job = request.query.get("job") or None
         text = request.query.get("limit") or "20"
@@ -241,8 +243,8 @@ class StatusPage:
 
     # --- POST ---------------------------------------------------------------------------------
     def _post(self, request: Request) -> Response:
-        from batchcron.catalogue import UnknownJobError
-        from batchcron.cli.actions import ActionError
+        from batchcron.catalogue.errors import UnknownJobError
+        from batchcron.scheduling.control import ActionError
 
         form = _form(request.body)
         action = request.path.removeprefix("/actions/")
@@ -260,8 +262,9 @@ class StatusPage:
         )
 
     def _act(self, action: str, job: str, run_id: str) -> tuple[bool, str, str]:
-        from batchcron.cli import actions
+        from batchcron import wiring
 
+        actions = wiring.control()
         if action == "run":
             outcome = actions.run_now(job)
             note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
@@ -306,10 +309,3 @@ def _json(data: Any) -> Response:
     return Response(
         200, json.dumps(data, indent=1, default=str).encode("utf-8"), "application/json"
     )
-
-
-def _explain(exc: BaseException) -> str:
-    from batchcron.cli import explain
-
-    message = explain(exc)
-    return message or f"{type(exc).__name__}: {exc}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from batchcron.catalogue import Catalogue, Job
+from batchcron.catalogue.model import Catalogue, Job
 from batchcron.models import JobState, Run
 from batchcron.ui.text import (
     FAILED,
@@ -134,7 +134,7 @@ def grid_row(
 
 
 def _local_time(moment: datetime, timezone: str) -> str:
-    from batchcron.schedule import zone
+    from batchcron.catalogue.schedule import zone
 
     return moment.astimezone(zone(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from batchcron.catalogue import Job
+from batchcron.catalogue.model import Job
 from batchcron.models import JobState, Run, Status
 from batchcron.ui.grid import grid_row
 from batchcron.ui.text import (

@@ -4,12 +4,9 @@ one local mode runs), used by `batchcron ui` and by local mode's webhook port.""
 from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
 
+from batchcron.adapters.http_server import Server
 from batchcron.ui.app import MAX_FORM, Request, Response, StatusPage
-
-if TYPE_CHECKING:
-    from batchcron.local.http import Server
 
 
 def respond(page: StatusPage, handler: BaseHTTPRequestHandler) -> None:
@@ -21,6 +18,25 @@ def respond(page: StatusPage, handler: BaseHTTPRequestHandler) -> None:
     body = handler.rfile.read(length) if length else b""
     request = Request.from_target(handler.command, handler.path, dict(handler.headers), body)
     reply(handler, page.handle(request), head=handler.command == "HEAD")
+
+
+class Served:
+    """`page` as a request handler for a server of someone else's: local mode's webhook port
+    serves the page beside the webhook. Its `port` is the page's (for the Host check)."""
+
+    def __init__(self, page: StatusPage) -> None:
+        self.page = page
+
+    @property
+    def port(self) -> int | None:
+        return self.page.port
+
+    @port.setter
+    def port(self, value: int | None) -> None:
+        self.page.port = value
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        respond(self.page, handler)
 
 
 def reply(handler: BaseHTTPRequestHandler, response: Response, *, head: bool = False) -> None:
@@ -35,7 +51,6 @@ def reply(handler: BaseHTTPRequestHandler, response: Response, *, head: bool = F
 
 def serve(page: StatusPage, port: int) -> Server:
     """The page alone on 127.0.0.1:`port` (0: any free port), started; its port is set."""
-    from batchcron.local.http import Server
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "batchcron-ui"

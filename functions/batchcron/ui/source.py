@@ -2,7 +2,7 @@
 
 The grid costs two DynamoDB Queries whatever the number of jobs, both on the ByTime index: every
 job's state (`gsi1pk = STATE`) and every job's newest runs (`gsi1pk = RECENT`: one item per job
-holding its last 25 runs as cells in one JSON string, see store_recent.py). A job with a state
+holding its last 25 runs as cells in one JSON string, see store/recent.py). A job with a state
 but no RECENT item (runs written before that item existed, and none since) costs one more Query
 for its runs.
 """
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from batchcron.catalogue import Catalogue
+from batchcron.catalogue.model import Catalogue
 from batchcron.models import JobState, Run
 
 READ_WORKERS = 8
@@ -30,7 +30,7 @@ class Source:
     target: str = ""
 
     def catalogue(self) -> Catalogue:
-        from batchcron.catalogue import load_catalogue
+        from batchcron.catalogue.loading import load_catalogue
 
         return load_catalogue()
 
@@ -67,7 +67,7 @@ class Source:
         """Each job's newest `limit` runs, newest first, from its RECENT item; a job that has a
         state but no RECENT item yet is read from its runs. A job whose cells or runs cannot
         be read gets its error, the others their runs."""
-        from batchcron.store_recent import cell_run, newest
+        from batchcron.store.recent import cell_run, newest
 
         try:
             recent = self.recent()
@@ -112,7 +112,7 @@ class Source:
 
     def log_tail(self, run: Run, limit: int) -> tuple[list[tuple[int, str]], str]:
         """The stream's last lines and a note when there are none (never raises for logs)."""
-        from batchcron.joblogs import JobLogs, NoLogStreamError
+        from batchcron.adapters.joblogs import JobLogs, NoLogStreamError
 
         stream = run.log_stream or next(
             (a.log_stream for a in reversed(run.attempts) if a.log_stream), None

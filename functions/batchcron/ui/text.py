@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from batchcron.catalogue import Job
+from batchcron.catalogue.model import Job
 from batchcron.models import Run, Status, parse_time
 
 GRID_RUNS = 25

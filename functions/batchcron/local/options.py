@@ -1,0 +1,45 @@
+"""What `batchcron local` is started with: its options, and the status page it is handed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Protocol
+
+
+class LocalError(RuntimeError):
+    """Local mode cannot start (e.g. a port is taken)."""
+
+
+class Page(Protocol):
+    """The status page as local mode serves it on its webhook port: one request's answer, and
+    the port it is served on (for its Host check)."""
+
+    port: int | None
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None: ...
+
+
+Guard = Callable[[], AbstractContextManager[Any]]
+# (region, job log group, guard) -> the page; the guard runs its actions one at a time with the
+# handlers. Handed in by whoever starts local mode (the CLI), so local mode imports no page.
+PageFactory = Callable[[str, str | None, Guard], Page]
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    port: int = 3000
+    aws_port: int = 5000
+    replay_from: datetime | None = None
+    now: datetime | None = None  # --now: the clock starts here (aware), then runs at real speed
+    failures: dict[str, int | None] = field(default_factory=dict)  # job -> first N (None: all)
+    duration: float | None = None
+    webhook_secret: str = "local-webhook-secret"
+    pace: float = 1.0  # seconds between a job's synthesized state changes
+    tick_seconds: float = 60.0
+    verbose: bool = False
+    region: str = "eu-west-2"
+    status_page: PageFactory | None = None  # None: the webhook port serves only the webhook

@@ -1,0 +1,9 @@
+"""The run store: one DynamoDB table (single-table design, docs/run-store.md). `runs` holds
+`RunStore` (runs, the outbox, the watermark), composed of the parts kept beside it: `table`
+(the generic DynamoDB helpers), `items` (item (de)serialisation and `ConflictError`), `state`
+(per-job state and settlement), `recent` (each job's newest runs for the grid), `deliveries`
+(webhook delivery records) and `cycles` (the `after:` cycle writes).
+
+May import: `adapters`, `models`, `records`, `observability`; never the catalogue, the domain
+folders (scheduling, pushes, outcomes) or the faces.
+"""

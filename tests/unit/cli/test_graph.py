@@ -1,0 +1,104 @@
+"""`batchcron graph` and the AFTER column of `batchcron jobs`: what an operator sees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from batchcron.catalogue.loading import load_catalogue, parse_catalogue
+from batchcron.cli.graph import after_info, after_text, render
+from batchcron.models import JobState, iso
+from tests.unit.cli.test_cli import _cli_env, run_cli  # noqa: F401  (the CLI's isolation fixture)
+
+
+def test_graph_of_the_default_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "graph")
+    assert code == 0
+    assert out.splitlines()[:4] == [
+        "local-authority-district",
+        "├── entity-builder (after local-authority-district, conservation-area)",
+        "│   └── tiles-builder",
+        "└── digital-land-builder (after local-authority-district, conservation-area)",
+    ]
+    assert "conservation-area\n├── entity-builder" in out
+    assert "without dependencies: historic-england" in out
+
+
+def test_graph_marks_when_finished_schedules_and_a_catalogue_without_dependencies() -> None:
+    catalogue = parse_catalogue(
+        """
+jobs:
+  aa: {repository: acme/a}
+  bb:
+    repository: acme/b
+    schedule: "0 7 * * *"
+    after: {jobs: [aa], when: finished}
+"""
+    )
+    assert render(catalogue).splitlines() == [
+        "aa",
+        "└── bb [when finished] [also schedule 0 7 * * *]",
+    ]
+    alone = parse_catalogue("jobs:\n  aa: {repository: acme/a}\n")
+    assert "no job runs after another" in render(alone)
+
+
+def test_after_cell_says_what_each_job_waits_for() -> None:
+    job = load_catalogue().get("entity-builder")
+    now = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    states = {
+        "entity-builder": JobState(job="entity-builder"),
+        "local-authority-district": JobState(
+            job="local-authority-district",
+            last_counted_run_id="lad-1",
+            last_status="SUCCEEDED",
+            last_finished_at="2026-11-29T00:40:00.000Z",
+        ),
+        "conservation-area": JobState(
+            job="conservation-area",
+            last_counted_run_id="ca-1",
+            last_status="FAILED",
+            last_finished_at="2026-11-29T01:42:00.000Z",
+        ),
+    }
+    info = after_info(job, states, now)
+    assert after_text(info) == (
+        "local-authority-district, conservation-area\nwaiting for conservation-area: FAILED 01:42"
+    )
+    assert after_text(after_info(job, None, now)) == "local-authority-district, conservation-area"
+    assert after_text(None) == "-"
+
+
+def test_jobs_shows_upstreams_and_what_they_wait_for(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.wiring import store
+
+    # Given a daily collection that failed an hour ago
+    failed_at = datetime.now(UTC) - timedelta(hours=1)
+    store().update_job_state(
+        "conservation-area",
+        {
+            "last_counted_run_id": "conservation-area-1",
+            "last_status": "FAILED",
+            "last_finished_at": iso(failed_at),
+        },
+    )
+    # When
+    code, out, _ = run_cli(capsys, "jobs", "--json")
+    # Then
+    assert code == 0
+    rows = {row["job"]: row for row in json.loads(out)}
+    after = rows["entity-builder"]["after"]
+    assert after["jobs"] == ["local-authority-district", "conservation-area"]
+    assert after["when"] == "succeeded"
+    assert f"conservation-area: FAILED {failed_at:%H:%M}" in after["waiting"]
+    assert rows["tiles-builder"]["after"]["jobs"] == ["entity-builder"]
+    assert rows["parish"]["after"] is None
+
+    code, out, _ = run_cli(capsys, "jobs")
+    assert code == 0
+    assert "waiting for conservation-area: FAILED" in out
