@@ -3,7 +3,8 @@
 A cycle is claimed with one conditional UpdateItem: it moves `upstream_since` from the value the
 caller saw to the new run's start, so of any number of invocations that saw the same complete
 cycle exactly one wins; the others get ConflictError. The same write records the upstream runs
-the cycle consumed, so the next cycle never counts one of them again (`catalogue.upstream.Consumed`).
+the cycle consumed, so the next cycle never counts one of them again
+(`catalogue.upstream.Consumed`).
 `upstream_start` stays set until the run is claimed in the submit path, so a crash in between is
 finished by the dispatcher's tick.
 """
