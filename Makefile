@@ -27,9 +27,17 @@ OVERRIDES ?=
 STACK ?=
 
 REPLAY ?= 24h
+NOW ?=
 RUN_ARGS ?=
+# pytest-xdist workers for the suites that are safe in parallel (unit, integration, fault
+# injection: each worker has its own in-process moto); the e2e tests run alone.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+PARALLEL_SUITES := tests/unit tests/integration tests/fault_injection
+# The calendar instants `make test` runs (year end, UK spring forward); `make calendar` runs all.
+TEST_CALENDAR ?= 2026-12-31 23:59:30,2027-03-28 00:59:30
+AT ?=
 
-.PHONY: help venv run test browser lint fmt typecheck validate pytest shell-test bench catalogue build build-check deploy deploy-guided image push-image stack-named run-job clean
+.PHONY: help venv run test calendar test-calendar browser lint fmt typecheck validate pytest shell-test bench catalogue build build-check deploy deploy-guided image push-image stack-named run-job clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,10 +56,17 @@ $(SAM):
 
 venv: $(STAMP) ## create .venv with everything installed
 
-run: $(STAMP) ## run the whole system locally (embedded AWS, webhook, schedules, Slack sink)
-	$(BIN)/batchcron local --replay $(REPLAY) $(RUN_ARGS)
+run: $(STAMP) ## run the whole system locally (embedded AWS, webhook, schedules, Slack sink) [NOW=2027-03-01T00:20:00Z]
+	$(BIN)/batchcron local --replay $(REPLAY) $(if $(NOW),--now '$(NOW)') $(RUN_ARGS)
 
-test: lint browser pytest shell-test build-check ## everything CI runs
+test: lint browser pytest shell-test build-check test-calendar ## everything CI runs
+
+# libfaketime starts the clock at each instant and lets it run (tools/calendar.sh says more).
+calendar: $(STAMP) ## unit, integration and fault suites at each calendar instant [AT="2027-03-28 00:59:30,..."]
+	@CALENDAR_WORKERS='$(WORKERS)' PYTEST='$(BIN)/pytest' tools/calendar.sh '$(AT)'
+
+test-calendar: $(STAMP)
+	@$(MAKE) --no-print-directory calendar AT='$(TEST_CALENDAR)'
 
 # The status page's browser test drives Debian's Chromium; without it (and not root) it skips.
 browser: ## install chromium + chromium-driver for the browser test (root, when missing)
@@ -77,7 +92,8 @@ fmt: $(STAMP) ## format and autofix
 	$(BIN)/ruff check --fix .
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
+	$(BIN)/pytest tests/e2e
 
 shell-test: $(STAMP) ## bats tests for batch_image scripts
 	@if ls tests/batch_image/*.bats >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bats tests/batch_image; fi

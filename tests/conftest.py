@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+
+from batchcron.models import set_clock_offset
+
+# moto's EC2 backend loads ~5,000 sample AMIs (with a volume each) whenever it is created or
+# reset, which is most of an `aws_env` set-up and tear-down; nothing here uses an AMI.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -44,7 +52,8 @@ def fresh_push_event(secret: str = "local-webhook-secret") -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials and a clean slate of cached settings/clients for every test."""
+    """Fake credentials, a clean slate of cached settings/clients and the clock on real time
+    for every test."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "JOBS_FILE", "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -55,8 +64,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "batchcron")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     _reset_caches()
+    set_clock_offset(timedelta(0))  # the one clock on real time; a test may set it
     yield
     _reset_caches()
+    set_clock_offset(timedelta(0))
 
 
 def _reset_caches() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -76,9 +76,36 @@ def bounded_key(text: str, limit: int = MAX_KEY_CHARS) -> str:
 # reports such a job FAILED with this statusReason; batchcron records it CANCELLED.
 CANCEL_REASON = "batchcron: cancelled"
 
+# The one clock's distance from real time: zero, except in local mode started with `--now` (and
+# the CLI talking to it), which set it in-process. No environment variable or event moves it, so
+# a deployed function always runs on real time.
+_offset = timedelta(0)
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The time now, in UTC: the one clock product code reads (docs/clock.md). Timeouts and
+    budgets measure with `time.monotonic`, which no setting of this clock moves."""
+    return datetime.now(UTC) + _offset
+
+
+def set_clock(start: datetime | None) -> timedelta:
+    """Start the clock at `start` (aware), from where it runs on at real speed; None: real time.
+    Returns the offset from real time, which `set_clock_offset` takes."""
+    set_clock_offset(timedelta(0))
+    offset = timedelta(0) if start is None else start - utcnow()
+    set_clock_offset(offset)
+    return offset
+
+
+def set_clock_offset(offset: timedelta) -> None:
+    """Run the clock `offset` away from real time (what local mode's state records)."""
+    global _offset
+    _offset = offset
+
+
+def clock_offset() -> timedelta:
+    """How far the clock runs from real time (zero unless set)."""
+    return _offset
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -191,11 +218,13 @@ class JobState(Record):
     last_failure_at: str | None = None
     last_counted_run_id: str | None = None  # the run whose outcome was counted last
     # `after:` jobs: the open cycle began at `upstream_since` (the previous upstream run's
-    # start); `upstream_start` names a run whose cycle is claimed but not yet submitted.
+    # start); `upstream_start` names a run whose cycle is claimed but not yet submitted;
+    # `upstream_runs` and `upstream_finished` are the runs that start consumed (never again).
     upstream_since: str | None = None
     upstream_run_id: str | None = None
     upstream_start: str | None = None
-    upstream_runs: list[str] = field(default_factory=list)
+    upstream_runs: list[str] = field(default_factory=list)  # what the open cycle's start took
+    upstream_finished: dict[str, str] = field(default_factory=dict)  # upstream job -> finish
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -1,4 +1,8 @@
-"""`batchcron local` end to end: a subprocess, real HTTP, the CLI as an operator runs it."""
+"""`batchcron local` end to end: a subprocess, real HTTP, the CLI as an operator runs it.
+
+Every test pins local mode's clock (`--now`) at an instant chosen for what it tests, so none
+depends on today's date: which slots a replay covers and which jobs run meanwhile follow from
+the catalogue and that instant."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +90,20 @@ class Local:
         return self.process.wait(timeout=30)
 
 
+# Instants at which no job of the catalogue has a slot for an hour: what runs is what a test
+# starts (parish, monthly, has no run of its own).
+QUIET_PAST = "2024-02-29T12:00:00Z"
+QUIET_FUTURE = "2027-06-15T10:00:00+01:00"
+NEW_YEAR = "2027-01-01T01:30:00Z"
+MONTH_START = "2027-03-01T00:20:00Z"
+
+
 @pytest.fixture
 def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
     started: list[Local] = []
 
-    def start(*args: str) -> Local:
+    def start(*args: str, now: str) -> Local:
+        """`batchcron local` on free ports with its clock started at `now` (required)."""
         env = {
             key: value
             for key, value in os.environ.items()
@@ -101,7 +115,17 @@ def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
         log = tmp_path / f"local-{len(started)}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [batchcron(), "local", "--port", str(port), "--aws-port", str(aws_port), *args],
+                [
+                    batchcron(),
+                    "local",
+                    "--port",
+                    str(port),
+                    "--aws-port",
+                    str(aws_port),
+                    "--now",
+                    now,
+                    *args,
+                ],
                 env=env,
                 cwd=ROOT,
                 stdout=sink,
@@ -127,7 +151,11 @@ def start_local(tmp_path: Path) -> Iterator[Callable[..., Local]]:
 def test_push_runs_fails_alerts_then_recovers_and_ctrl_c_cleans_up(
     start_local: Callable[..., Local],
 ) -> None:
-    local = start_local("--fail", "entity-builder:1", "--pace", "0.2", "--duration", "100")
+    # A past instant (a leap day, midday): pushes carry commits stamped by local mode's clock,
+    # whose age the webhook checks against that same clock; no slot falls due meanwhile.
+    local = start_local(
+        "--fail", "entity-builder:1", "--pace", "0.2", "--duration", "100", now=QUIET_PAST
+    )
 
     # A signed push over real HTTP submits the job; its first run fails as asked.
     pushed = local.cli("push", "digital-land/entity-builder")
@@ -173,15 +201,18 @@ def test_duration_replays_the_last_day_and_prints_a_summary(
 ) -> None:
     # --duration counts from start-up, which takes seconds on a loaded machine: 20 s leaves
     # room for the replayed runs to finish (5 s did not, under load).
-    local = start_local("--replay", "24h", "--pace", "0.1", "--duration", "20")
+    # Across the year end: the replayed day holds every daily slot and the monthly ones.
+    local = start_local("--replay", "24h", "--pace", "0.1", "--duration", "20", now=NEW_YEAR)
     assert local.process.wait(timeout=90) == 0
     text = local.output()
     assert "batchcron local" in text and "secret: local-webhook-secret" in text
+    assert "2027-01-01 01:30 UTC (set with --now)" in text
     assert "push digital-land/" in text  # the banner's sample push command
     assert "summary" in text
     # Daily jobs ran once each for the last day's slot (the builders after them start when
     # those finish; how far that got depends on the machine's load).
-    assert text.count("conservation-area-") >= 1 and "SUCCEEDED" in text
+    assert "conservation-area-20270101T010000" in text and "SUCCEEDED" in text
+    assert "parish-20270101T000000" in text
     assert "Traceback" not in text
     # Without -v the console is the runs and the alerts: no metrics JSON, no warnings.
     assert '"_aws"' not in text and "Warning" not in text and '{"level"' not in text
@@ -190,7 +221,7 @@ def test_duration_replays_the_last_day_and_prints_a_summary(
 
 def test_forbid_holds_for_cli_submits_as_on_aws(start_local: Callable[..., Local]) -> None:
     # A slow pace: the first run is still going when the second submit arrives.
-    local = start_local("--pace", "5", "--duration", "100")
+    local = start_local("--pace", "5", "--duration", "100", now=QUIET_FUTURE)
     first = local.cli("submit", "parish")
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.startswith("submitted ")
@@ -207,7 +238,7 @@ def test_aws_cli_clients_see_batch_as_local_mode_plays_it(
 ) -> None:
     import boto3
 
-    local = start_local("--pace", "5", "--duration", "100")
+    local = start_local("--pace", "5", "--duration", "100", now=QUIET_FUTURE)
     assert local.cli("submit", "parish").returncode == 0
     [run] = local.runs("parish")
     batch = boto3.session.Session(
@@ -221,7 +252,7 @@ def test_aws_cli_clients_see_batch_as_local_mode_plays_it(
 def test_endpoint_url_alone_finds_local_mode(
     start_local: Callable[..., Local], tmp_path: Path
 ) -> None:
-    local = start_local("--duration", "100")
+    local = start_local("--duration", "100", now=QUIET_FUTURE)
     # No state file where this client looks: everything comes from the endpoint.
     env = {**local.env, "BATCHCRON_LOCAL_STATE_DIR": str(tmp_path / "elsewhere")}
     endpoint = f"http://127.0.0.1:{local.aws_port}"
@@ -238,8 +269,8 @@ def test_endpoint_url_alone_finds_local_mode(
 
 
 def test_two_local_modes_keep_their_own_state(start_local: Callable[..., Local]) -> None:
-    first = start_local("--duration", "100")
-    second = start_local("--duration", "100")
+    first = start_local("--duration", "100", now=QUIET_FUTURE)
+    second = start_local("--duration", "100", now=QUIET_PAST)
     assert first.state.exists() and second.state.exists()
 
     ambiguous = first.cli("runs")
@@ -259,7 +290,7 @@ def test_cancel_records_cancelled_without_alert_and_status_stays_0(
     start_local: Callable[..., Local],
 ) -> None:
     # A slow pace: the run is still going (about 25 s) when the cancel arrives.
-    local = start_local("--pace", "5", "--duration", "100")
+    local = start_local("--pace", "5", "--duration", "100", now=QUIET_FUTURE)
     submitted = local.cli("submit", "parish")
     assert submitted.returncode == 0, submitted.stderr
     [run] = local.runs("parish")
@@ -273,3 +304,74 @@ def test_cancel_records_cancelled_without_alert_and_status_stays_0(
     status = local.cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "parish failed" not in local.output()  # no failure alert
+
+
+def slots_within(instant: str, before: timedelta, after: timedelta) -> dict[str, list[datetime]]:
+    """Each scheduled catalogue job's slots in [instant - before, instant + after]."""
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.catalogue.schedule import slots_between
+    from batchcron.models import parse_time
+
+    moment = parse_time(instant)
+    found = {}
+    for job in load_catalogue().scheduled():
+        assert job.schedule is not None
+        slots = slots_between(job.schedule, job.timezone, moment - before, moment + after)
+        if slots:
+            found[job.name] = slots
+    return found
+
+
+def test_the_quiet_instants_have_no_slot_for_an_hour() -> None:
+    for instant in (QUIET_PAST, QUIET_FUTURE):
+        assert slots_within(instant, timedelta(0), timedelta(hours=1)) == {}, instant
+
+
+@pytest.mark.timeout(300)  # a dozen CLI processes: minutes on a loaded machine
+def test_now_runs_every_part_of_local_mode_on_the_set_clock(
+    start_local: Callable[..., Local],
+) -> None:
+    import urllib.request
+
+    # Given local mode started at a month's start, replaying the day before it
+    local = start_local("--replay", "24h", "--pace", "0.1", "--duration", "100", now=MONTH_START)
+    banner = wait_for("the banner", lambda: "Ctrl-C stops" in local.output() and local.output())
+    assert "Clock        2027-03-01 00:20 UTC (set with --now)" in banner
+    midnight = datetime(2027, 3, 1, tzinfo=UTC)
+    replayed = slots_within(MONTH_START, timedelta(hours=24), timedelta(0))
+    at_midnight = [job for job, slots in replayed.items() if midnight in slots]
+    assert "parish" in at_midnight  # the monthly jobs, and the daily ones at 00:00
+
+    # Then the monthly jobs' 2027-03-01 slots ran, on Batch times of that clock
+    def parish_done() -> list[dict[str, Any]]:
+        return [r for r in local.runs("parish") if r["status"] == "SUCCEEDED"]
+
+    [run] = wait_for("parish's replayed slot", parish_done, timeout=90)
+    assert run["run_id"] == "parish-20270301T000000"
+    assert run["started_at"].startswith("2027-03-01T00:2")
+    assert run["stopped_at"] >= run["started_at"]
+    every = local.cli("runs", "--limit", "100", "-o", "json")
+    assert every.returncode == 0, every.stderr
+    run_ids = {r["run_id"] for r in json.loads(every.stdout)}
+    assert {f"{job}-20270301T000000" for job in at_midnight} <= run_ids
+    logs = local.cli("logs", run["run_id"])
+    assert logs.returncode == 0 and "make: done" in logs.stdout, logs.stdout + logs.stderr
+
+    # The CLI reads local mode's clock from its state: the next run is after the set instant
+    jobs = local.cli("jobs", "-o", "json")
+    assert jobs.returncode == 0, jobs.stderr
+    next_runs = {row["job"]: row["next_run"] for row in json.loads(jobs.stdout)}
+    assert next_runs["parish"].startswith("2027-04-01T00:00")
+    assert next_runs["local-authority-district"].startswith("2027-03-02T00:00")
+
+    # ...and so does the status page: updated in March 2027, next runs from there
+    with urllib.request.urlopen(f"http://127.0.0.1:{local.port}/", timeout=30) as response:
+        page = response.read().decode("utf-8")
+    assert "updated 2027-03-01 00:" in page
+    assert "2027-04-01 00:00 UTC" in page
+
+    # A sample push is stamped by that clock, so the webhook takes it as fresh
+    pushed = local.cli("push", "digital-land/entity-builder")
+    assert pushed.returncode == 0 and '"submitted"' in pushed.stdout, pushed.stdout
+    assert local.interrupt() == 0
+    assert "Traceback" not in local.output()

@@ -13,21 +13,45 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batchcron.catalogue.loading import load_catalogue
-from tests.e2e.test_local import Local, start_local  # noqa: F401  (the fixture)
+from tests.e2e.test_local import (  # noqa: F401  (start_local: the fixture)
+    MONTH_START,
+    QUIET_FUTURE,
+    Local,
+    slots_within,
+    start_local,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FAILING = "local-authority-district"  # a daily job: the replayed day gives it a run
-RUN_NOW = "parish"  # a monthly job: no run of its own while the test runs
 WAIT = 90.0  # generous: the machine may be busy
+REPLAY = timedelta(hours=24)
+QUIET = timedelta(hours=1)  # longer than the test runs
+
+
+def jobs_for(instant: str) -> tuple[str, str]:
+    """From the catalogue and the instant local mode starts at: a job the replayed day gives a
+    run (made to fail), and one with no run of its own in that day or for an hour after, nor
+    any `after:` link that could start it (for "Run now")."""
+    catalogue = load_catalogue()
+    linked = {up for job in catalogue.jobs.values() if job.after for up in job.after.jobs}
+    replayed = slots_within(instant, REPLAY, timedelta(0))
+    busy = slots_within(instant, REPLAY, QUIET)
+    failing = next(job.name for job in catalogue.scheduled() if job.name in replayed)
+    quiet = next(
+        job.name
+        for job in catalogue.scheduled()
+        if job.name not in busy and job.name not in linked and not job.after
+    )
+    return failing, quiet
 
 
 @pytest.fixture
@@ -79,7 +103,10 @@ def test_the_status_page_in_a_browser(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    local = start_local("--replay", "24h", "--fail", FAILING, "--pace", "0.2")
+    # A month's start: the replayed day holds the monthly slots (the 1st, as ever 12 days a
+    # year, used to give the "Run now" job a run of its own when it was picked by hand).
+    failing, run_now = jobs_for(MONTH_START)
+    local = start_local("--replay", "24h", "--fail", failing, "--pace", "0.2", now=MONTH_START)
     base = f"http://127.0.0.1:{local.port}"
     wait = WebDriverWait(browser, WAIT, poll_frequency=0.25)
 
@@ -89,14 +116,17 @@ def test_the_status_page_in_a_browser(
             for row in browser.find_elements(By.CSS_SELECTOR, "tr.job-row")
         }
 
-    # Given local mode, one job failing: the grid has a row for every catalogue job.
+    # Given local mode, one job failing: the grid has a row for every catalogue job, on the
+    # set clock (updated in March 2027).
     browser.get(base + "/")
     assert set(load_catalogue().jobs) <= rows()
+    updated = browser.find_element(By.CSS_SELECTOR, ".summary").get_attribute("data-rendered")
+    assert (updated or "").startswith("2027-03-01 00:"), updated
 
     # The grid refreshes itself in place (no reload) until the failed run's cell shows.
     browser.execute_script("window.notReloaded = true")
     first = browser.find_element(By.CSS_SELECTOR, ".summary").get_attribute("data-rendered")
-    failed = f'tr[data-job="{FAILING}"] a.cell[data-status="FAILED"]'
+    failed = f'tr[data-job="{failing}"] a.cell[data-status="FAILED"]'
     wait.until(
         lambda d: (
             d.find_elements(By.CSS_SELECTOR, failed)
@@ -116,14 +146,14 @@ def test_the_status_page_in_a_browser(
     assert "Error 2" in browser.find_element(By.ID, "log").text
 
     # "Run now" on another job submits a run through the submit path; the page says so.
-    browser.get(f"{base}/jobs/{RUN_NOW}")
+    browser.get(f"{base}/jobs/{run_now}")
     assert not browser.find_elements(By.CSS_SELECTOR, "#history tr[data-run]")
     browser.find_element(By.ID, "run-now").click()
     flash = wait.until(lambda d: d.find_elements(By.ID, "flash"))[0].text
-    assert flash.startswith(f"submitted {RUN_NOW}-"), flash
+    assert flash.startswith(f"submitted {run_now}-"), flash
     run_id = flash.split()[1]
     assert browser.find_elements(By.CSS_SELECTOR, f'#history tr[data-run="{run_id}"]')
-    assert any(run["run_id"] == run_id for run in local.runs(RUN_NOW))
+    assert any(run["run_id"] == run_id for run in local.runs(run_now))
 
     # ...and the new run appears on the grid, where it ends SUCCEEDED.
     browser.get(base + "/")
@@ -136,16 +166,16 @@ def test_the_status_page_in_a_browser(
     # A foreign Host (DNS rebinding) and a POST without the page's token are refused.
     status, body = request(base + "/", host=f"rebind.example:{local.port}")
     assert status == 403 and "Host" in body
-    status, body = request(base + "/actions/pause", data=f"job={RUN_NOW}".encode())
+    status, body = request(base + "/actions/pause", data=f"job={run_now}".encode())
     assert status == 403 and "token" in body
-    status, body = request(base + "/actions/pause", data=f"job={RUN_NOW}&token=guess".encode())
+    status, body = request(base + "/actions/pause", data=f"job={run_now}&token=guess".encode())
     assert status == 403
     status, body = request(base + "/api/status")
     assert status == 200 and '"paused": false' in body
 
     # A screenshot of the grid once every run has settled.
     if os.environ.get("UI_SCREENSHOT"):  # README's: a few rounds of history first
-        browser.get(f"{base}/jobs/{RUN_NOW}")
+        browser.get(f"{base}/jobs/{run_now}")
         token = browser.find_element(By.NAME, "token").get_attribute("value")
         for _ in range(4):
             for job in load_catalogue().jobs:
@@ -179,7 +209,7 @@ def test_batchcron_ui_serves_the_page_for_a_running_local_mode(
 
     from tests.e2e.test_local import ROOT, batchcron, free_port, wait_for
 
-    local = start_local("--pace", "0.2")
+    local = start_local("--pace", "0.2", now=QUIET_FUTURE)
     port = free_port()
     log = tmp_path / "ui.log"
     with log.open("wb") as sink:

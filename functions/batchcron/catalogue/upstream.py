@@ -5,18 +5,25 @@ A cycle opens when the downstream job's previous `upstream` run was started (the
 after that moment — with `when: succeeded`, the upstream's latest such run must have succeeded
 (a failure keeps the cycle open until a later run of that job succeeds). Runs of any trigger
 count, foreign runs included: all of them are counted in the upstream job's state.
+
+Finish times are Batch's clock; the cycle's start is the function's. So that the two may
+disagree by up to SKEW either way, an upstream run counts for exactly one cycle by identity, not
+by time alone: the cycle that starts records the runs it consumed (and their finish times), and
+the next cycle takes neither one of them nor a run that finished before one of them; a run that
+finished up to SKEW before the cycle's start (by the two clocks) still counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from batchcron.catalogue.model import After, Catalogue, Job
-from batchcron.models import JobState, Status, parse_time
+from batchcron.models import JobState, Status, iso, parse_time
 
 FIRST_CYCLE = timedelta(hours=24)
+SKEW = timedelta(minutes=5)  # between Batch's timestamps and the function's clock, either way
 
 
 @dataclass(frozen=True)
@@ -34,18 +41,34 @@ class Finished:
 
 @dataclass(frozen=True)
 class Wait:
-    """An upstream job that has not completed the cycle, and its latest terminal run."""
+    """An upstream job that has not completed the cycle, and its latest terminal run (`fresh`:
+    that run is one the open cycle may take, a failure under `when: succeeded`)."""
 
     job: str
     latest: Finished | None
     since: datetime
+    fresh: bool = False
 
     def describe(self) -> str:
         """`conservation-area: FAILED 01:42`, `parish: no run since 2026-11-28 02:00` (UTC)."""
         latest = self.latest
-        if latest is None or latest.finished_at <= self.since:
+        if latest is None or not self.fresh:
             return f"{self.job}: no run since {self.since:%Y-%m-%d %H:%M}"
         return f"{self.job}: {Status(latest.status).value} {latest.finished_at:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """What the previous cycle took from its upstream jobs (from the downstream job's state)."""
+
+    runs: frozenset[str] = frozenset()
+    finished: Mapping[str, datetime] = field(default_factory=dict)  # upstream job -> finish
+
+    def allows(self, job: str, run: Finished) -> bool:
+        """Not a run the previous cycle took, nor one that finished before the run it took from
+        `job` (a stale read of that job's state)."""
+        floor = self.finished.get(job)
+        return run.run_id not in self.runs and (floor is None or run.finished_at >= floor)
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,11 @@ class Cycle:
     complete: bool
     runs: tuple[str, ...]  # the upstream runs that completed it (in `after.jobs` order)
     waiting: tuple[Wait, ...]
+    taken: Mapping[str, Finished] = field(default_factory=dict)  # upstream job -> its run
+
+    def finished(self) -> dict[str, str]:
+        """Upstream job -> the finish time of the run the cycle took (what the claim records)."""
+        return {job: iso(run.finished_at) or "" for job, run in self.taken.items()}
 
 
 def cycle_start(since: str | datetime | None, now: datetime) -> datetime:
@@ -69,21 +97,41 @@ def decide(
     after: After,
     history: Mapping[str, Iterable[Finished]],
     since: datetime,
+    consumed: Consumed | None = None,
 ) -> Cycle:
-    """Is the cycle that began at `since` complete, given each upstream job's terminal runs?"""
-    runs: list[str] = []
+    """Is the cycle that began at `since` complete, given each upstream job's terminal runs and
+    what the previous cycle consumed?"""
+    consumed = consumed or Consumed()
+    taken: dict[str, Finished] = {}
     waiting: list[Wait] = []
     for upstream in after.jobs:
         finished = list(history.get(upstream, ()))
         latest = max(finished, key=lambda run: run.finished_at, default=None)
-        done = latest is not None and latest.finished_at > since
-        if done and after.when == "succeeded":
-            done = latest is not None and latest.succeeded
+        fresh = (
+            latest is not None
+            and latest.finished_at >= since - SKEW
+            and consumed.allows(upstream, latest)
+        )
+        done = fresh and (after.when != "succeeded" or (latest is not None and latest.succeeded))
         if done and latest is not None:
-            runs.append(latest.run_id)
+            taken[upstream] = latest
         else:
-            waiting.append(Wait(upstream, latest, since))
-    return Cycle(since=since, complete=not waiting, runs=tuple(runs), waiting=tuple(waiting))
+            waiting.append(Wait(upstream, latest, since, fresh=fresh))
+    return Cycle(
+        since=since,
+        complete=not waiting,
+        runs=tuple(run.run_id for run in taken.values()),
+        waiting=tuple(waiting),
+        taken=taken,
+    )
+
+
+def consumed_by_previous(state: JobState | None) -> Consumed:
+    """What the downstream job's previous cycle took, from its state."""
+    if state is None:
+        return Consumed()
+    finished = {job: parse_time(at) for job, at in state.upstream_finished.items() if at}
+    return Consumed(runs=frozenset(state.upstream_runs), finished=finished)
 
 
 def latest_finished(state: JobState | None) -> list[Finished]:
@@ -101,7 +149,7 @@ def decide_from_states(job: Job, states: Mapping[str, JobState], now: datetime) 
     own = states.get(job.name)
     since = cycle_start(own.upstream_since if own else None, now)
     history = {name: latest_finished(states.get(name)) for name in job.after.jobs}
-    return decide(job.after, history, since)
+    return decide(job.after, history, since, consumed_by_previous(own))
 
 
 def with_after(catalogue: Catalogue) -> list[Job]:

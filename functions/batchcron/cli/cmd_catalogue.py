@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.catalogue.words import describe_schedule
 from batchcron.cli.app import cli, connect, output_options, target_options
 from batchcron.cli.target import TargetError, TargetOptions
+from batchcron.models import utcnow
 
 JOB_COLUMNS = (
     Column("JOB"),
@@ -88,7 +88,7 @@ def job_row(
     from batchcron.catalogue.schedule import next_slot, zone
     from batchcron.cli.graph import after_info
 
-    now = datetime.now(UTC)
+    now = utcnow()
     upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
     upcoming = upcoming if job.enabled else None
     return {

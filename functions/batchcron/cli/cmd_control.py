@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -12,6 +12,7 @@ from batchcron.adapters import terminal
 from batchcron.adapters.tables import Cell, Column, render
 from batchcron.cli.app import UsageError, cli, connect, find_run, parse_since, target_options
 from batchcron.cli.target import TargetOptions
+from batchcron.models import utcnow
 
 
 @cli.command()
@@ -83,7 +84,12 @@ def backfill(
         raise UsageError(f"job {job!r} has no schedule: nothing to backfill (use submit)")
     if not entry.enabled:
         raise UsageError(f"job {job!r} is disabled in the catalogue (enabled: false)")
-    now = datetime.now(UTC)
+    parse_since(since, utcnow(), option="--since")  # a typing error before any target
+    if until:
+        parse_since(until, utcnow(), option="--until")
+    # The window counts from the target's clock (local mode started with --now has its own).
+    connect(target)
+    now = utcnow()
     start = parse_since(since, now, option="--since")
     end = parse_since(until, now, option="--until") if until else now
     if start >= now:
@@ -99,7 +105,6 @@ def backfill(
     if not slots:
         terminal.note(f"{job}: no slots in {window}")
         return 0
-    connect(target)
     from batchcron.wiring import dispatcher, store
 
     if store().job_state(job).paused:

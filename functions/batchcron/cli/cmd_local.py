@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from batchcron.cli.app import cli, parse_since
+from batchcron.models import utcnow
 
 PORT = click.IntRange(0, 65535)
 
@@ -22,7 +23,16 @@ PORT = click.IntRange(0, 65535)
     type=PORT,
     help="Embedded AWS port (0: any free port).",
 )
-@click.option("--replay", help="First run every slot of this last period, e.g. 24h.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="TIME",
+    help="Start local mode's clock at this instant (ISO 8601 with Z or an offset, e.g. "
+    "2027-03-01T00:20:00Z); it then runs at real speed. Past or future.",
+)
+@click.option(
+    "--replay", help="First run every slot of this last period (e.g. 24h) before the clock's now."
+)
 @click.option(
     "--fail",
     "fail",
@@ -48,6 +58,7 @@ PORT = click.IntRange(0, 65535)
 def local(
     port: int,
     aws_port: int,
+    now_text: str | None,
     replay: str | None,
     fail: tuple[str, ...],
     duration: float | None,
@@ -74,9 +85,10 @@ def local(
                 param_hint="'--fail'",
             )
         failures[name] = int(count) if count else None
+    start = parse_now(now_text) if now_text else None
     replay_from = None
     if replay:
-        now = datetime.now(UTC)
+        now = start or utcnow()
         replay_from = parse_since(replay, now, option="--replay")
         if replay_from >= now:
             raise click.BadParameter(f"{replay!r} is not in the past", param_hint="'--replay'")
@@ -86,6 +98,7 @@ def local(
         port=port,
         aws_port=aws_port,
         replay_from=replay_from,
+        now=start,
         failures=failures,
         duration=duration,
         webhook_secret=webhook_secret,
@@ -95,3 +108,22 @@ def local(
         status_page=local_page,
     )
     return run_local(options)
+
+
+def parse_now(text: str) -> datetime:
+    """--now: an ISO 8601 instant that names its zone (Z or an offset); a usage error (exit 2)
+    quoting what was typed otherwise."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: expected an ISO 8601 time with Z or an offset, e.g. 2027-03-01T00:20:00Z",
+            param_hint="'--now'",
+        ) from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(
+            f"{text!r} has no time zone: add Z (UTC) or an offset, e.g. 2027-03-01T00:20:00Z "
+            "or 2027-03-01T01:20:00+01:00",
+            param_hint="'--now'",
+        )
+    return parsed.astimezone(UTC)

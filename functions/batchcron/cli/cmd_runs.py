@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -24,7 +23,7 @@ from batchcron.cli.app import (
     watching,
 )
 from batchcron.cli.target import TargetOptions
-from batchcron.models import run_duration, run_json
+from batchcron.models import run_duration, run_json, utcnow
 
 
 @cli.command()
@@ -94,7 +93,7 @@ def wait_for_run(job: str, run_id: str) -> int:
         run = store().get_run(job, run_id)
         if run is not None and run.status.value != seen:
             seen = run.status.value
-            stamp = terminal.when(datetime.now(UTC).isoformat())
+            stamp = terminal.when(utcnow().isoformat())
             console.print(Text.assemble(stamp, "  ", terminal.status_text(run.status)))
         if run is not None and run.status.terminal:
             exit_text = "" if run.exit_code is None else f" (exit code {run.exit_code})"
@@ -163,8 +162,11 @@ def runs(
                 f"{status_filter!r} is not a status (one of {', '.join(s.value for s in Status)})",
                 param_hint="'--status'",
             ) from None
-    start = iso(parse_since(since, datetime.now(UTC), option="--since")) if since else None
+    if since:
+        parse_since(since, utcnow(), option="--since")  # a typing error before any target
+    # An age counts back from the target's clock (local mode started with --now has its own).
     connect(target)
+    start = iso(parse_since(since, utcnow(), option="--since")) if since else None
     from batchcron.wiring import store
 
     def draw() -> int:

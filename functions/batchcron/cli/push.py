@@ -8,8 +8,9 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from batchcron.models import utcnow
 
 ZERO_SHA = "0" * 40
 
@@ -32,7 +33,7 @@ def payload(
     """A push event body with the fields GitHub sends that batchcron reads."""
     owner, name = repository.split("/", 1)
     before, after = secrets.token_hex(20), secrets.token_hex(20)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = utcnow().isoformat(timespec="seconds")
     commit = {
         "id": after,
         "tree_id": secrets.token_hex(20),

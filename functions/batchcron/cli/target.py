@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Literal
 
 from batchcron.local.state import LocalState, parse_state, running_states, same_endpoint
@@ -56,6 +57,7 @@ class Target:
     endpoint_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    clock_offset: timedelta = timedelta(0)  # local mode's clock minus real time (--now)
 
     @property
     def local(self) -> bool:
@@ -132,8 +134,9 @@ def _ask_endpoint(endpoint: str, region: str | None) -> LocalState | None:
 
 
 def activate(target: Target, options: TargetOptions) -> None:
-    """Point this process's AWS clients and settings at the target."""
+    """Point this process's AWS clients, settings and clock at the target."""
     from batchcron.adapters import aws, secrets
+    from batchcron.models import set_clock_offset
     from batchcron.settings import settings
 
     env = os.environ
@@ -151,6 +154,9 @@ def activate(target: Target, options: TargetOptions) -> None:
         env["AWS_REGION"] = target.region
         env["AWS_DEFAULT_REGION"] = target.region
     env.update(target.environment)
+    # Local mode started with --now runs its own clock: "next run", ages and sample pushes
+    # count from it. Any other target is on real time.
+    set_clock_offset(target.clock_offset)
     settings.cache_clear()
     aws.reset()
     secrets.reset()
@@ -165,6 +171,7 @@ def _from_local(state: LocalState) -> Target:
         endpoint_url=state.endpoint_url,
         webhook_url=state.webhook_url,
         webhook_secret=state.webhook_secret,
+        clock_offset=timedelta(seconds=state.clock_offset_seconds),
     )
 
 

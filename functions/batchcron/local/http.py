@@ -6,12 +6,12 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from batchcron.adapters.http_server import Server
+from batchcron.models import utcnow
 
 MAX_BODY = 6 * 1024 * 1024  # a Function URL's request payload limit
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
@@ -63,7 +63,7 @@ def function_url_event(
         text = body.decode("utf-8") if is_text else None
     except UnicodeDecodeError:
         text = None
-    now = datetime.now(UTC)
+    now = utcnow()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",

@@ -34,6 +34,7 @@ class LocalOptions:
     port: int = 3000
     aws_port: int = 5000
     replay_from: datetime | None = None
+    now: datetime | None = None  # --now: the clock starts here (aware), then runs at real speed
     failures: dict[str, int | None] = field(default_factory=dict)  # job -> first N (None: all)
     duration: float | None = None
     webhook_secret: str = "local-webhook-secret"

@@ -3,8 +3,8 @@
 Each `batchcron local` writes its own file on start-up, named by its embedded AWS port, and
 removes it on shutdown, so two local modes never overwrite each other. The files live in
 `$BATCHCRON_LOCAL_STATE_DIR`, else `<temp dir>/batchcron-local-<uid>/`, and hold the embedded
-AWS endpoint, the webhook URL and secret, and the functions' environment. A file whose process
-is gone is ignored.
+AWS endpoint, the webhook URL and secret, the functions' environment, and how far local mode's
+clock runs from real time (`--now`). A file whose process is gone is ignored.
 
 The same state is also kept in the embedded AWS itself (a secret named `STATE_SECRET`), so an
 endpoint URL alone is enough to find everything else.
@@ -43,6 +43,8 @@ class LocalState:
     webhook_url: str
     webhook_secret: str
     environment: dict[str, str] = field(default_factory=dict)
+    # Local mode's clock minus real time (`batchcron local --now`): the CLI runs its clock so too.
+    clock_offset_seconds: float = 0.0
 
     @property
     def port(self) -> int:

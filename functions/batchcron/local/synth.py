@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from batchcron.local.played import Played, PlayedBatch
+from batchcron.local.played import Played, PlayedBatch, now_millis
 
 STEPS = ("RUNNABLE", "STARTING", "RUNNING")
 RUN_STEPS = 2  # paces spent RUNNING
@@ -185,7 +185,7 @@ class Synthesizer:
 
     # --- the event ----------------------------------------------------------------------------
     def _event(self, plan: Plan, status: str) -> dict[str, Any]:
-        now_ms = int(time.time() * 1000)
+        now_ms = now_millis()
         described = plan.described
         detail: dict[str, Any] = {
             key: value
@@ -284,7 +284,7 @@ def log_lines(plan: Plan, status: str, exit_code: int | None) -> list[tuple[int,
         for item in (plan.described.get("container") or {}).get("environment", [])
         if "name" in item and "value" in item
     }
-    now = int(time.time() * 1000)
+    now = now_millis()
     repository = f"{env.get('GITHUB_ORG', '?')}/{env.get('REPOSITORY', '?')}"
     if status == "RUNNING":
         text = [

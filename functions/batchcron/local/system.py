@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class LocalSystem:
             signal.signal(signal.SIGTERM, self._terminate)
             signal.signal(signal.SIGINT, self._interrupt)
         self.view = RunView(self.console, live=self.console.is_terminal)
+        self._start_clock()
         try:
             self.start()
             self.banner()
@@ -55,6 +57,17 @@ class LocalSystem:
                     for sig, handler in previous.items():
                         signal.signal(sig, handler)
         return 0
+
+    def _start_clock(self) -> None:
+        """--now: every part of local mode runs on the one clock, started at the set instant
+        (the ticks, Batch's times, the status page; the CLI reads the offset from the state)."""
+        from batchcron.models import clock_offset, set_clock, set_clock_offset
+
+        if self.options.now is None:
+            return
+        previous = clock_offset()
+        set_clock(self.options.now)
+        self._cleanup.append(lambda: set_clock_offset(previous))
 
     def _terminate(self, *_: Any) -> None:
         """SIGTERM: stop now, without waiting for in-flight state changes."""
@@ -94,6 +107,8 @@ class LocalSystem:
         options = self.options
         # moto's server logs every request through werkzeug; local mode shows runs instead.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's EC2 backend would load ~5,000 sample AMIs (seconds of start-up); none is used.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         _require_free(options.aws_port, "--aws-port")
         _require_free(options.port, "--port")
         install()
@@ -192,6 +207,7 @@ class LocalSystem:
         import boto3
 
         from batchcron.local.state import STATE_SECRET, LocalState, remove_state
+        from batchcron.models import clock_offset
 
         state = LocalState(
             pid=os.getpid(),
@@ -200,6 +216,7 @@ class LocalSystem:
             webhook_url=self.webhook_url,
             webhook_secret=self.options.webhook_secret,
             environment=self.provisioned.environment(),
+            clock_offset_seconds=clock_offset().total_seconds(),
         )
         secrets = boto3.session.Session(region_name=self.region).client("secretsmanager")
         secrets.create_secret(Name=STATE_SECRET, SecretString=state.to_json())
@@ -278,6 +295,7 @@ class LocalSystem:
                 f"{terminal.shown_path(jobs_file())} "
                 f"({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
             ),
+            ("Clock", clock_text(options.now)),
             ("Ticks", ticks),
             ("State file", str(self.state_file)),
         ]
@@ -339,6 +357,15 @@ class LocalSystem:
         deadline = time.monotonic() + min(10.0, self.options.pace * 6 + 1.0)
         while synth.busy() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def clock_text(now: datetime | None) -> str:
+    """The banner's clock: where --now started it, or the real time local mode started at."""
+    from batchcron.models import utcnow
+
+    if now is None:
+        return f"{utcnow():%Y-%m-%d %H:%M} UTC (real time)"
+    return f"{now.astimezone(UTC):%Y-%m-%d %H:%M} UTC (set with --now)"
 
 
 def _require_free(port: int, option: str) -> None:

@@ -1,16 +1,16 @@
-"""The dispatcher's schedule in local mode: a tick at every real minute (EventBridge Scheduler's
-job in AWS), after an optional replay tick that runs every slot since `replay_from` once."""
+"""The dispatcher's schedule in local mode: a tick at every minute of the one clock (EventBridge
+Scheduler's job in AWS), after an optional replay tick that runs every slot since `replay_from`
+once. With `batchcron local --now` the clock starts at the set instant and runs at real speed."""
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from batchcron.models import iso
+from batchcron.models import iso, utcnow
 
 Deliver = Callable[[dict[str, Any]], Any]
 Report = Callable[[str], None]
@@ -47,14 +47,15 @@ class Ticker:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        now = datetime.now(UTC)
+        now = utcnow()
         if self.replay_from is not None:
             self._tick({"scheduled_time": iso(now), "replay_from": iso(self.replay_from)})
         # The first plain tick sets the watermark: from here each slot runs on its minute.
         self._tick({"scheduled_time": iso(now)})
         while True:
-            due = boundary_after(time.time(), self.every)
-            if self._stop.wait(max(0.0, due - time.time())):
+            moment = utcnow().timestamp()
+            due = boundary_after(moment, self.every)
+            if self._stop.wait(max(0.0, due - moment)):
                 return
             self._tick({"scheduled_time": iso(datetime.fromtimestamp(due, UTC))})
 

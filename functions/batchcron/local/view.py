@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -15,7 +14,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from batchcron.adapters import terminal
-from batchcron.models import Run, Status, run_duration
+from batchcron.models import Run, Status, run_duration, utcnow
 
 LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 FIELD = re.compile(r"^\*([^*\n]+)\*\s*\n(.*)$", re.DOTALL)
@@ -129,7 +128,7 @@ class RunView:
 
 
 def line(run: Run) -> str:
-    stamp = datetime.now().strftime("%H:%M:%S")
+    stamp = utcnow().astimezone().strftime("%H:%M:%S")  # this terminal's zone
     parts = [stamp, f"{run.status.value:<13}", run.run_id, f"({run.trigger})"]
     if run.exit_code is not None:
         parts.append(f"exit {run.exit_code}")

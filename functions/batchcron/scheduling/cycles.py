@@ -92,11 +92,14 @@ class Cycles:
                     run_id=run_id,
                     started_at=iso(now) or "",
                     upstream_runs=cycle.runs,
+                    upstream_finished=cycle.finished(),
                 )
             except ConflictError:
-                # Another invocation started this cycle (or the job was paused): look again,
-                # since an upstream run may have finished after it began the next one.
-                state = states[job.name] = self.store.job_state(job.name)
+                # Another invocation started this cycle (or the job was paused): look again at
+                # the job and its upstreams, since an upstream run may have finished after it
+                # began the next one, and what this invocation read of them may be older.
+                states.update(self.store.job_states(upstream_names([job])))
+                state = states[job.name]
                 continue
             logger.info(
                 "upstream cycle complete", job=job.name, run_id=run_id, upstream_runs=cycle.runs

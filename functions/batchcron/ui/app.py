@@ -15,10 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
+from batchcron.models import utcnow
 from batchcron.ui import grid, pages, text
 from batchcron.ui.render import STATIC_TYPES, render, static
 from batchcron.ui.source import Source
@@ -101,7 +102,7 @@ class StatusPage:
         token: str | None = None,
         guard: Callable[[], AbstractContextManager[Any]] | None = None,
         who: str = "the status page",
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
         explain: Callable[[BaseException], str | None] = lambda exc: None,
     ) -> None:
         self.source = source

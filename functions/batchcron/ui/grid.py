@@ -176,7 +176,7 @@ def grid(
         "status_options": STATUS_FILTERS,
         "legend": LEGEND,
         "grid_runs": GRID_RUNS,
-        "rendered_at": now.strftime("%H:%M:%S UTC"),
+        "rendered_at": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "failing": sum(1 for row in rows if row.failing),
     }
 

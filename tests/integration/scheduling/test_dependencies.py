@@ -359,3 +359,77 @@ def test_a_tick_without_after_jobs_reads_nothing_for_them(
     monkeypatch.setattr(cycles.Cycles, "check", lambda self, jobs: checked.append(jobs) or [])
     tick(lambda_context)
     assert checked == []
+
+
+# --- clock skew between Batch and the function ------------------------------------------------
+
+SKEWS = [
+    timedelta(minutes=-5),
+    timedelta(seconds=-2),
+    timedelta(seconds=2),
+    timedelta(minutes=5),
+]
+
+
+def stopped(
+    job: str,
+    at: datetime,
+    *,
+    run_id: str | None = None,
+    job_id: str | None = None,
+    trigger: str = "schedule",
+) -> dict[str, Any]:
+    """The SUCCEEDED event of a run of `job` whose attempt Batch says stopped `at`."""
+    event = finished(job, run_id=run_id, trigger=trigger, ago=timedelta(0))
+    if job_id is not None:
+        event["detail"]["jobId"] = job_id
+        event["detail"]["jobArn"] = event["detail"]["jobArn"].rsplit("/", 1)[0] + f"/{job_id}"
+    stamp = int(at.timestamp() * 1000)
+    event["detail"]["stoppedAt"] = event["detail"]["attempts"][-1]["stoppedAt"] = stamp
+    event["detail"]["startedAt"] = event["detail"]["attempts"][-1]["startedAt"] = stamp - 60_000
+    event["detail"]["createdAt"] = stamp - 120_000
+    return event
+
+
+@pytest.mark.parametrize("skew", SKEWS, ids=lambda skew: f"{skew.total_seconds():+g}s")
+def test_each_upstream_run_counts_for_one_cycle_whatever_the_clock_skew(
+    store: RunStore, lambda_context: Any, skew: timedelta
+) -> None:
+    from batchcron.models import set_clock, utcnow
+
+    # Given Batch's clock `skew` off the function's, and cycles whose upstream runs finish
+    # one second, then ten minutes, then a day after the previous cycle's build started
+    set_clock(datetime(2027, 3, 1, 2, 0, tzinfo=UTC))
+    gaps = [timedelta(0), timedelta(seconds=1), timedelta(minutes=10), timedelta(days=1)]
+    consumed: list[str] = []
+    for number, gap in enumerate(gaps, start=1):
+        set_clock(utcnow() + gap)
+        events = [stopped(job, utcnow() + skew) for job in ("lad-collection", "conservation-area")]
+        ids = [event["detail"]["tags"]["batchcron:run-id"] for event in events]
+
+        # When both upstream runs' outcomes arrive, twice each, and the dispatcher ticks
+        for event in events + events:
+            record(event, lambda_context)
+        tick(lambda_context, utcnow())
+
+        # Then the builder started once for this cycle, from this cycle's runs
+        builds = sorted(upstream_runs(store, "entity-builder"), key=lambda run: run.created_at)
+        assert len(builds) == number, [run.upstream_runs for run in builds]
+        assert builds[-1].upstream_runs == ids
+        assert not set(ids) & set(consumed)
+        consumed += ids
+        # ...and its own run ends (Batch's clock again) before the next cycle's runs
+        build = builds[-1]
+        assert build.status == Status.SUBMITTED
+        record(
+            stopped(
+                "entity-builder",
+                utcnow() + skew,
+                run_id=build.run_id,
+                job_id=build.batch_job_id,
+                trigger="upstream",
+            ),
+            lambda_context,
+        )
+        # tiles-builder, after entity-builder, started once per build too
+        assert len(upstream_runs(store, "tiles-builder")) == number

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchcron.catalogue.loading import parse_catalogue
 from batchcron.catalogue.model import After
 from batchcron.catalogue.upstream import (
+    SKEW,
+    Consumed,
     Finished,
     blocked_by_failure,
+    consumed_by_previous,
     cycle_start,
     decide,
     decide_from_states,
@@ -235,3 +240,90 @@ def test_alert_names_the_blocked_jobs_and_upstream_runs_say_what_started_them() 
         update={"job": "entity-builder", "trigger": "upstream", "upstream_runs": ["a-1", "b-2"]}
     )
     assert trigger_text(built) == "after `a-1`, `b-2`"
+
+
+# --- consumed runs and clock skew ---------------------------------------------------------------
+
+
+def test_a_run_the_previous_cycle_consumed_never_counts_again() -> None:
+    # Given the previous cycle (started 02:00) took a1 and b1, which Batch's clock, 5 min
+    # ahead, says finished after that start
+    after = After(jobs=("a", "b"))
+    history = {"a": [ok("a1", "02:04", day=28)], "b": [ok("b1", "02:05", day=28)]}
+    consumed = Consumed(frozenset({"a1", "b1"}), {"a": at("02:04", 28), "b": at("02:05", 28)})
+
+    # Then the open cycle waits for new runs of both
+    cycle = decide(after, history, PREVIOUS, consumed)
+    assert not cycle.complete
+    assert [wait.describe() for wait in cycle.waiting] == [
+        "a: no run since 2026-11-28 02:00",
+        "b: no run since 2026-11-28 02:00",
+    ]
+    # ...and a new run of each completes it
+    history = {"a": [ok("a2", "02:07", day=28)], "b": [ok("b2", "02:08", day=28)]}
+    assert decide(after, history, PREVIOUS, consumed).runs == ("a2", "b2")
+
+
+def test_a_run_older_than_the_one_consumed_is_a_stale_read_and_never_counts() -> None:
+    after = After(jobs=("a",))
+    consumed = Consumed(frozenset({"a2"}), {"a": at("02:03", 28)})
+    assert not decide(after, {"a": [ok("a1", "02:01", day=28)]}, PREVIOUS, consumed).complete
+    assert decide(after, {"a": [ok("a3", "02:03", day=28)]}, PREVIOUS, consumed).complete
+
+
+@pytest.mark.parametrize(
+    ("finished_at", "counts"),
+    [
+        (PREVIOUS - SKEW, True),  # Batch's clock 5 min behind: the run finished just now
+        (PREVIOUS - SKEW + timedelta(seconds=1), True),
+        (PREVIOUS - SKEW - timedelta(seconds=1), False),  # before this cycle, by any clock
+        (PREVIOUS + SKEW, True),
+    ],
+)
+def test_a_run_up_to_five_minutes_before_the_cycle_start_counts(
+    finished_at: datetime, counts: bool
+) -> None:
+    run = Finished("a1", "SUCCEEDED", finished_at)
+    assert decide(After(jobs=("a",)), {"a": [run]}, PREVIOUS).complete is counts
+
+
+def test_the_consumed_runs_are_read_from_the_job_state() -> None:
+    state = JobState(
+        job="d",
+        upstream_runs=["a1"],
+        upstream_finished={"a": "2026-11-28T02:04:00.000Z"},
+    )
+    consumed = consumed_by_previous(state)
+    assert consumed.runs == {"a1"} and consumed.finished == {"a": at("02:04", 28)}
+    assert consumed_by_previous(None) == Consumed()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    skew=st.integers(min_value=-300, max_value=300),
+    gaps=st.lists(st.integers(min_value=0, max_value=7200), min_size=1, max_size=6),
+    checks=st.integers(min_value=1, max_value=4),
+)
+def test_each_upstream_run_starts_one_cycle_whatever_the_skew(
+    skew: int, gaps: list[int], checks: int
+) -> None:
+    # Given one upstream job whose runs Batch stamps `skew` seconds off the function's clock,
+    # each finishing `gap` seconds after the previous cycle started (the function checks the
+    # cycle `checks` times per outcome, as events, redeliveries and ticks do)
+    after = After(jobs=("a",))
+    clock = PREVIOUS
+    since: datetime | None = None
+    consumed = Consumed()
+    starts: list[str] = []
+    for number, gap in enumerate(gaps):
+        clock += timedelta(seconds=gap)
+        run = Finished(f"a{number}", "SUCCEEDED", clock + timedelta(seconds=skew))
+        for _ in range(checks):
+            clock += timedelta(milliseconds=1)
+            cycle = decide(after, {"a": [run]}, cycle_start(since, clock), consumed)
+            if cycle.complete:
+                starts.append(cycle.runs[0])
+                since = clock
+                consumed = Consumed(frozenset(cycle.runs), {"a": run.finished_at})
+    # Then every run started exactly one cycle
+    assert starts == [f"a{number}" for number in range(len(gaps))]

@@ -638,6 +638,56 @@ def test_a_running_local_mode_is_found_through_its_state_file(aws_env: Any) -> N
     assert resolve(TargetOptions(endpoint_url="http://localhost:5123/")).local
 
 
+def test_the_cli_runs_on_the_clock_of_the_local_mode_it_talks_to(aws_env: Any) -> None:
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.cli.app import connect
+    from batchcron.cli.cmd_catalogue import job_row
+    from batchcron.cli.target import TargetOptions
+    from batchcron.local.state import LocalState
+    from batchcron.models import clock_offset, utcnow
+
+    # Given local mode started with --now 2027-03-01T00:20:00Z: its state says how far its
+    # clock runs from real time
+    start = datetime(2027, 3, 1, 0, 20, tzinfo=UTC)
+    LocalState(
+        pid=os.getpid(),
+        endpoint_url="http://127.0.0.1:5123",
+        region="eu-west-2",
+        webhook_url="http://127.0.0.1:3123/github",
+        webhook_secret="s",
+        environment=aws_env.environment(),
+        clock_offset_seconds=(start - datetime.now(UTC)).total_seconds(),
+    ).write()
+
+    # When a command connects to it
+    connect(TargetOptions())
+
+    # Then the CLI's clock is local mode's, and the next runs follow the set instant
+    assert start <= utcnow() < start + timedelta(minutes=5)
+    parish = job_row(load_catalogue().get("parish"), None)
+    assert parish["next_run"] == "2027-04-01T00:00:00+00:00"
+
+    # ...and a target on real time (the functions' variables) puts it back
+    Path(os.environ["BATCHCRON_LOCAL_STATE_DIR"], "batchcron-local-5123.json").unlink()
+    connect(TargetOptions())
+    assert clock_offset() == timedelta(0)
+
+
+def test_local_now_starts_the_clock_and_replay_counts_back_from_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import batchcron.local
+
+    started: list[Any] = []
+    monkeypatch.setattr(batchcron.local, "run_local", lambda options: started.append(options) or 0)
+    for now in ("2027-03-01T00:20:00Z", "2027-03-01T01:20:00+01:00", "2019-06-30T23:59:00Z"):
+        assert run_cli(capsys, "local", "--now", now, "--replay", "24h")[0] == 0
+    future, same, past = started
+    assert future.now == same.now == datetime(2027, 3, 1, 0, 20, tzinfo=UTC)
+    assert future.replay_from == datetime(2027, 2, 28, 0, 20, tzinfo=UTC)
+    assert past.replay_from == datetime(2019, 6, 29, 23, 59, tzinfo=UTC)
+
+
 def test_parse_since_reads_ages_and_times() -> None:
     from batchcron.cli.commands import parse_since
 
@@ -844,6 +894,8 @@ def test_times_are_utc_to_the_second_or_local_with_its_zone(
         (["--fail", "tiles-buildr"], "'tiles-buildr': unknown job 'tiles-buildr'"),
         (["--replay", "bogus"], "Invalid value for '--replay': 'bogus'"),
         (["--duration", "-1"], "Invalid value for '--duration'"),
+        (["--now", "2027-03-01T00:20"], "'2027-03-01T00:20' has no time zone: add Z"),
+        (["--now", "soon"], "'soon': expected an ISO 8601 time with Z or an offset"),
         (["--port", "70000"], "Invalid value for '--port'"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,39 @@ def test_every_client_sees_a_job_as_local_mode_plays_it(aws_env: Any) -> None:
     [done] = other.describe_jobs(jobs=[job_id])["jobs"]
     assert done["status"] == "SUCCEEDED"
     assert done["attempts"][0]["container"]["exitCode"] == 0
+
+
+@pytest.mark.parametrize(
+    "start",
+    [datetime(2027, 3, 1, 0, 20, tzinfo=UTC), datetime(2019, 6, 30, 23, 59, tzinfo=UTC)],
+    ids=["future", "past"],
+)
+def test_batch_times_and_log_lines_are_on_local_modes_clock(aws_env: Any, start: datetime) -> None:
+    from batchcron.adapters.joblogs import JobLogs
+    from batchcron.models import set_clock
+
+    # Given local mode's clock started at `start` (--now), far from real time
+    set_clock(start)
+    events: list[dict[str, Any]] = []
+    job_id = submit(aws_env)
+    play(synthesizer(aws_env, events.append, {}))
+
+    # Then Batch's times, in the events and for every client, are on that clock
+    soon = start + timedelta(minutes=5)
+
+    def on_clock(millis: int) -> bool:
+        return start <= datetime.fromtimestamp(millis / 1000, UTC) < soon
+
+    last = events[-1]["detail"]
+    assert on_clock(last["startedAt"]) and on_clock(last["stoppedAt"])
+    assert all(event["time"].startswith(f"{start:%Y-%m-%dT%H}") for event in events)
+    [described] = boto3.client("batch").describe_jobs(jobs=[job_id])["jobs"]
+    assert on_clock(described["createdAt"]) and on_clock(described["stoppedAt"])
+    # ...and moto's CloudWatch Logs takes the run's lines (14 days back, 2 hours ahead of it)
+    stream = last["container"]["logStreamName"]
+    page = JobLogs(boto3.client("logs")).read(aws_env.log_group, stream)
+    assert [line for _, line in page.lines][-1] == "exit code 0"
+    assert all(on_clock(stamp) for stamp, _ in page.lines)
 
 
 def test_the_hold_ends_with_local_mode(aws_env: Any) -> None:
