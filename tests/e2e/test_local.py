@@ -336,7 +336,7 @@ def test_now_runs_every_part_of_local_mode_on_the_set_clock(
     # Given local mode started at a month's start, replaying the day before it
     local = start_local("--replay", "24h", "--pace", "0.1", "--duration", "100", now=MONTH_START)
     banner = wait_for("the banner", lambda: "Ctrl-C stops" in local.output() and local.output())
-    assert "Clock        2027-03-01 00:20 UTC (set with --now)" in banner
+    assert "Clock  2027-03-01 00:20 UTC (set with --now)" in banner
     midnight = datetime(2027, 3, 1, tzinfo=UTC)
     replayed = slots_within(MONTH_START, timedelta(hours=24), timedelta(0))
     at_midnight = [job for job, slots in replayed.items() if midnight in slots]

@@ -295,7 +295,6 @@ class LocalSystem:
                 f"{terminal.shown_path(jobs_file())} "
                 f"({len(catalogue.jobs)} jobs, {scheduled} scheduled)",
             ),
-            ("Clock", clock_text(options.now)),
             ("Ticks", ticks),
             ("State file", str(self.state_file)),
         ]
@@ -311,6 +310,8 @@ class LocalSystem:
         say(
             "[bold]batchcron local[/] — the whole system on this machine, no AWS account, no Docker"
         )
+        # Its own line under the title: every time local mode shows comes from this clock.
+        say(f"Clock  {clock_text(options.now)}", markup=False, highlight=False, soft_wrap=True)
         for label, value in rows:
             say(f"  [cyan]{label:<12}[/] {value}", markup=True, highlight=False, soft_wrap=True)
         say("In another terminal:")
