@@ -141,7 +141,7 @@ class Alert(Record):
     `skipped`: no Slack URL configured; `failed`: Slack refused it for good, or kept failing for
     a day (kept on the run, never retried)."""
 
-    kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck
+    kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck | paused
     state: Literal["pending", "sent", "skipped", "failed"] = "pending"
     failures: int = 0
     created_at: str | None = None
@@ -183,6 +183,14 @@ class Run(Record):
     alert: Alert | None = None
     foreign: bool = False  # submitted outside batchcron (recorded from its events)
     upstream_runs: list[str] = field(default_factory=list)  # trigger upstream: what completed it
+    # The run's life from its Batch events, first seen of each (docs/cost.md "Start lag").
+    runnable_at: str | None = None
+    starting_at: str | None = None
+    running_at: str | None = None
+    # What it ran on, from its Batch events (the job definition's, as Batch resolved it).
+    vcpus: float | None = None
+    memory_mib: int | None = None
+    architecture: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -205,6 +213,8 @@ class JobState(Record):
     job: str
     paused: bool = False
     paused_at: str | None = None
+    paused_by: str | None = None  # `batchcron` when it paused itself (pause_after_failures)
+    paused_reason: str | None = None
     active_run_id: str | None = None
     active_batch_job_id: str | None = None
     active_since: str | None = None

@@ -32,3 +32,17 @@ def traced(handler: F) -> F:
 def count(name: str, value: float = 1) -> None:
     """Add to a Count metric (emitted as EMF when the handler returns)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def measure(name: str, seconds: float, **dimensions: str) -> None:
+    """One Seconds metric with its own dimensions (e.g. `job`), emitted as EMF now: a
+    dimension per job cannot share the handler's metric set."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        return
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(
+        name=name, unit=MetricUnit.Seconds, value=seconds, namespace=metrics.namespace
+    ) as metric:
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)

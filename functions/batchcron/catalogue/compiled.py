@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from batchcron.catalogue.model import Catalogue, Job
+from batchcron.catalogue.prices import PriceSettings
 from batchcron.records import RecordError
 
-FORMAT = 1  # bump when the compiled layout or the Job record changes incompatibly
+FORMAT = 2  # bump when the compiled layout or the Job record changes incompatibly
 
 
 def compiled_path(source: Path) -> Path:
@@ -33,6 +34,7 @@ def write_compiled(source: Path, data: bytes, catalogue: Catalogue) -> Path:
         "sha256": hashlib.sha256(data).hexdigest(),
         "source": catalogue.source,
         "jobs": {name: job.model_dump(mode="json") for name, job in catalogue.jobs.items()},
+        "prices": catalogue.prices.model_dump(mode="json"),
     }
     target = compiled_path(source)
     partial = target.with_name(f".{target.name}.tmp")
@@ -53,6 +55,7 @@ def load_fresh(source: Path, data: bytes) -> Catalogue | None:
         return None
     try:
         jobs = {str(name): Job.model_validate(fields) for name, fields in document["jobs"].items()}
-        return Catalogue(jobs=jobs, source=str(document["source"]))
+        prices = PriceSettings.model_validate(document.get("prices") or {})
+        return Catalogue(jobs=jobs, source=str(document["source"]), prices=prices)
     except (KeyError, AttributeError, TypeError, RecordError):
         return None  # a damaged copy: the YAML is the truth

@@ -16,6 +16,7 @@ from batchcron.catalogue.model import (
     FieldProblemError,
     Job,
 )
+from batchcron.catalogue.prices import PriceSettings
 from batchcron.records import RecordError
 
 if TYPE_CHECKING:  # imported where YAML is read: a fresh compiled catalogue needs none
@@ -84,6 +85,7 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
     if not isinstance(defaults, dict):
         problems.append(Problem(None, "defaults", "expected a mapping", lines.get(("defaults",))))
         defaults = {}
+    prices = _prices(defaults.pop("prices", None), lines, problems)
     for field in ("name", "repository"):
         if field in defaults:
             problems.append(
@@ -131,7 +133,26 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
     problems.extend(check_after(jobs, lines))
     if problems:
         raise _Stop
-    return Catalogue(jobs=jobs, source=source)
+    return Catalogue(jobs=jobs, source=source, prices=prices)
+
+
+def _prices(raw: Any, lines: dict[tuple[Any, ...], int], problems: list[Problem]) -> PriceSettings:
+    """`defaults.prices` (not a job field: it prices every run), every problem reported."""
+    if raw is None:
+        return PriceSettings()
+    line = lines.get(("defaults", "prices"))
+    if not isinstance(raw, dict):
+        problems.append(Problem(None, "defaults.prices", "expected a mapping of fields", line))
+        return PriceSettings()
+    try:
+        return PriceSettings.model_validate(raw)
+    except RecordError as exc:
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            field = ".".join(["defaults", "prices", *loc])
+            where = lines.get(("defaults", "prices", *loc[:1])) or line
+            problems.append(Problem(None, field, _in_catalogue_words(error, field), where))
+    return PriceSettings()
 
 
 def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:

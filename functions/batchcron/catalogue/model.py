@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from batchcron.catalogue.errors import UnknownJobError
+from batchcron.catalogue.prices import PriceSettings
 from batchcron.catalogue.schedule import ScheduleError, normalise, zone
 from batchcron.records import Record, check, record
 from batchcron.records import field as spec
@@ -17,6 +18,7 @@ from batchcron.records import field as spec
 if TYPE_CHECKING:  # imported where YAML is read: a fresh compiled catalogue needs none
     pass
 
+DEADLINE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -117,6 +119,17 @@ class Job(Record):
     on_push: OnPush | None = None
     after: After | None = None
     notify: Notify = spec(default_factory=Notify)
+    # Finished (SUCCEEDED) by this time of day in `timezone`, or this long after the slot.
+    deadline: str | None = None
+    deadline_minutes: int | None = spec(default=None, ge=1, le=20160)
+    pause_after_failures: int | None = spec(default=None, ge=1, le=1000)
+
+    @check("deadline")
+    @classmethod
+    def _deadline(cls, value: str | None) -> str | None:
+        if value is not None and not DEADLINE.match(str(value)):
+            raise ValueError("expected a time of day as HH:MM (24-hour, e.g. \"07:00\")")
+        return value
 
     @check("name")
     @classmethod
@@ -192,6 +205,8 @@ class Job(Record):
         return clean
 
     def checked(self) -> None:
+        if self.deadline is not None and self.deadline_minutes is not None:
+            raise FieldProblemError("deadline", "use either deadline or deadline_minutes")
         if self.script in BUILTIN_SCRIPTS:
             if self.script_sha256 is not None:
                 raise FieldProblemError("script_sha256", "only applies to a script URL")
@@ -265,6 +280,7 @@ class Catalogue(Record):
 
     jobs: dict[str, Job]
     source: str = "jobs.yaml"
+    prices: PriceSettings = spec(default_factory=PriceSettings)  # `defaults.prices`
 
     def get(self, name: str) -> Job:
         try:

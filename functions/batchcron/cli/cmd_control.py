@@ -37,7 +37,7 @@ def _set_paused(target: TargetOptions, job: str, paused: bool) -> int:
 
     load_catalogue().get(job)
     connect(target)
-    terminal.out().print(control().set_paused(job, paused))
+    terminal.out().print(control().set_paused(job, paused, who=_who()))
     return 0
 
 

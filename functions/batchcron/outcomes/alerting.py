@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batchcron.catalogue.model import Job, Notify
+from batchcron.catalogue.prices import PriceSettings
 from batchcron.models import Alert, Run, Status, duration_text, parse_time
 from batchcron.outcomes.events import explain_stuck, stuck_reason
 
@@ -28,7 +29,14 @@ MAX_FALLBACK = 3000  # the top-level `text` (notifications); Slack truncates far
 # percent-encoded, so a link can neither end early nor carry a mention.
 URL_SAFE = "/:?#[]@!$&'()*+,;=%-._~"
 
-OUTCOME_KINDS = frozenset({"failed", "still_failing", "recovered", "stuck"})
+OUTCOME_KINDS = frozenset({"failed", "still_failing", "recovered", "stuck", "paused"})
+FAILURE_KINDS = frozenset({"failed", "still_failing", "stuck", "paused"})  # say what it cost
+
+
+def pause_due(failures: int, pause_after: int | None) -> bool:
+    """Whether the `failures`-th failure in a row pauses a job with `pause_after_failures`
+    (at N, and again at every N more after an operator resumed it without a success)."""
+    return bool(pause_after) and failures > 0 and failures % int(pause_after or 1) == 0
 
 
 # --- policy ----------------------------------------------------------------------------------
@@ -50,8 +58,12 @@ def outcome_alert(
     *,
     stuck: bool = False,
     created_at: str | None = None,
+    pause_after: int | None = None,
 ) -> Alert | None:
-    """The alert a run's terminal status calls for, given the failure streak before it."""
+    """The alert a run's terminal status calls for, given the failure streak before it. A
+    failure that pauses the job (`pause_after_failures`) always alerts, as `paused`."""
+    if status == Status.FAILED and pause_due(failures_before + 1, pause_after):
+        return Alert(kind="paused", failures=failures_before + 1, created_at=created_at)
     if not notify.enabled or status not in (Status.FAILED, Status.SUCCEEDED):
         return None
     if status == Status.SUCCEEDED:
@@ -134,6 +146,8 @@ def title(run: Run, alert: Alert) -> tuple[str, str]:
             return ":white_check_mark:", f"{job} recovered (after {alert.failures} {failures})"
         case "stuck":
             return ":hourglass:", f"{job} stuck in RUNNABLE and cancelled"
+        case "paused":
+            return ":double_vertical_bar:", f"{job} paused after {alert.failures} failures in a row"
         case "missed":
             return ":warning:", f"{job} missed a scheduled run"
         case "submit_failed":
@@ -153,6 +167,12 @@ def why(run: Run, alert: Alert) -> str | None:
             return (
                 f"It waited in RUNNABLE past the job queue's time limit because "
                 f"{explain_stuck(reason)} (`{reason}`), so AWS Batch cancelled it{extra}."
+            )
+        case "paused":
+            return (
+                f"batchcron paused it (pause_after_failures: {alert.failures}): no scheduled run "
+                f"starts until it is resumed with `batchcron resume {run.job}` or the Resume "
+                "button on its status page."
             )
         case "missed":
             return "It was not started before its starting deadline."
@@ -189,8 +209,15 @@ def attempt_text(run: Run) -> str | None:
     return f"{done} of {run.max_attempts or done}"
 
 
-def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, Any]:
-    """The Slack message (Block Kit, with a plain-text fallback) for one alert."""
+def message(
+    run: Run,
+    alert: Alert,
+    job: Job | None,
+    where: Where,
+    prices: PriceSettings | None = None,
+) -> dict[str, Any]:
+    """The Slack message (Block Kit, with a plain-text fallback) for one alert; a failure's
+    says what the run cost (an estimate, docs/cost.md)."""
     emoji, headline = title(run, alert)
     repository = run.repository or (job.repository if job else None)
     fields: list[tuple[str, str]] = [("Job", f"`{_fit(_escape(run.job), 500)}`")]
@@ -206,6 +233,13 @@ def message(run: Run, alert: Alert, job: Job | None, where: Where) -> dict[str, 
     duration = duration_text(run.duration_seconds)
     if duration:
         fields.append(("Duration", duration))
+    if alert.kind in FAILURE_KINDS:
+        from batchcron.outcomes.cost import cost_text, run_cost
+
+        cost = run_cost(run, job, region=where.region, settings=prices)
+        if cost is not None:
+            tried = f", {cost.attempts} attempts" if cost.attempts > 1 else ""
+            fields.append(("Cost", f"{cost_text(cost.usd)} (estimate{tried})"))
     fields.append(("Run", f"`{_fit(_escape(run.run_id), 500)}`"))
 
     header = _fit(_escape(headline), MAX_HEADER)

@@ -6,7 +6,9 @@ plus an ordering key (number of finished attempts, status rank); the run store a
 when its key is greater than the one already recorded. So a duplicate changes nothing, a
 terminal status is never overwritten by an older event, and a retry (RUNNING -> RUNNABLE with
 one more finished attempt) counts as newer. The newest event defines every event-derived field,
-so any permutation of one run's events gives the same record.
+so any permutation of one run's events gives the same record — except the times of RUNNABLE and
+STARTING on its timeline, which Batch's events do not carry: the first such event that applies
+records its own time (one overtaken by a newer event cannot).
 """
 
 from __future__ import annotations
@@ -94,8 +96,23 @@ class EnvironmentVariable(Record):
 
 
 @record()
+class ResourceRequirement(Record):
+    type: str
+    value: str
+
+
+@record()
+class RuntimePlatform(Record):
+    cpu_architecture: str | None = item(default=None, key="cpuArchitecture")
+
+
+@record()
 class ContainerDetail(Record):
     image: str | None = None
+    resource_requirements: list[ResourceRequirement] = item(
+        default_factory=list, key="resourceRequirements"
+    )
+    runtime_platform: RuntimePlatform | None = item(default=None, key="runtimePlatform")
     exit_code: int | None = item(default=None, key="exitCode")
     reason: str | None = None
     log_stream_name: str | None = item(default=None, key="logStreamName")
@@ -375,6 +392,8 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     }
     if identity.repository:
         defaults["repository"] = identity.repository
+    defaults.update(_timeline(status, event.time, started, attempts))
+    defaults.update(_resources(container))
     return StateChange(
         identity=identity,
         status=status,
@@ -384,6 +403,48 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
         fields=fields,
         defaults=defaults,
     )
+
+
+# The run's life as its events tell it: the first time each status was seen (an if-not-exists
+# write, so a retry's second RUNNABLE keeps the first). RUNNING is Batch's own startedAt.
+TIMELINE_FIELDS = {
+    Status.RUNNABLE: "runnable_at",
+    Status.STARTING: "starting_at",
+    Status.RUNNING: "running_at",
+}
+
+
+def _timeline(
+    status: Status, at: datetime, started: datetime | None, attempts: list[Attempt]
+) -> dict[str, str]:
+    name = TIMELINE_FIELDS.get(status)
+    if name == "running_at":
+        first = attempts[0].started_at if attempts else None
+        return {name: first or iso(started or at.astimezone(UTC)) or ""}
+    if name is not None:
+        return {name: iso(at.astimezone(UTC)) or ""}
+    if status in BATCH_TERMINAL and attempts and attempts[0].started_at:
+        return {"running_at": attempts[0].started_at}  # its RUNNING event was lost or late
+    return {}
+
+
+def _resources(container: ContainerDetail | None) -> dict[str, Any]:
+    """vCPUs, memory and CPU architecture the job ran with (what its cost is reckoned on)."""
+    found: dict[str, Any] = {}
+    if container is None:
+        return found
+    for requirement in container.resource_requirements:
+        try:
+            if requirement.type.upper() == "VCPU":
+                found["vcpus"] = float(requirement.value)
+            elif requirement.type.upper() == "MEMORY":
+                found["memory_mib"] = int(float(requirement.value))
+        except ValueError:
+            continue  # not a number: the catalogue's size is used
+    platform = container.runtime_platform
+    if platform is not None and platform.cpu_architecture:
+        found["architecture"] = bound_text(platform.cpu_architecture, 20)
+    return found
 
 
 def _attempt(attempt: AttemptDetail) -> Attempt:

@@ -115,7 +115,8 @@ class Notifier:
             return False
         where = Where(region=self.settings.region, log_group=self.settings.job_log_group)
         try:
-            self.slack.send(url, message(run, alert, job, where))
+            prices = self._catalogue().prices if self._catalogue is not None else None
+            self.slack.send(url, message(run, alert, job, where, prices))
         except SlackError as exc:
             if self._failed_attempt(run, alert, exc, url, now, keep=keep):
                 return False  # given up: nothing more to try

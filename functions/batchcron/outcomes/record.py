@@ -23,7 +23,7 @@ from typing import Any
 
 from batchcron.catalogue.model import Catalogue, Job, Notify
 from batchcron.models import Alert, Run, Status, iso, utcnow
-from batchcron.observability import count, logger
+from batchcron.observability import count, logger, measure
 from batchcron.outcomes.alerting import outcome_alert
 from batchcron.outcomes.events import BatchJobStateChange, StateChange, interpret, parse_event
 from batchcron.outcomes.notify import Notifier
@@ -146,6 +146,12 @@ class Recorder:
 
     # --- steps -------------------------------------------------------------------------------
     def _while_running(self, change: StateChange, run: Run, item: dict[str, Any]) -> None:
+        if change.status == Status.RUNNING and not change.fields.get("attempts"):
+            from batchcron.outcomes.lag import start_lag
+
+            lag = start_lag(run)  # the first attempt reached RUNNING: the run's start lag
+            if lag is not None:
+                measure("StartLagSeconds", lag, job=run.job)
         if change.identity.foreign:
             since = run.started_at or run.created_at
             self.store.mark_active_if_idle(change.job, change.run_id, change.batch_job_id, since)
@@ -164,6 +170,8 @@ class Recorder:
             status=run.status.value,
         )
         result.counted = settlement.counted
+        if failed:
+            self._pause_if_due(run, job, settlement)
         alert = self._alert_due(run, job, settlement)
         if alert is not None and self.store.claim_alert(
             run.job, run.run_id, alert, outbox_at=self.clock() + ALERT_RETRY_AFTER
@@ -194,6 +202,7 @@ class Recorder:
             settlement.failures_before,
             stuck=stuck,
             created_at=iso(self.clock()),
+            pause_after=job.pause_after_failures if job is not None else None,
         )
         if alert is not None and run.status == Status.FAILED:
             from batchcron.catalogue.upstream import blocked_by_failure
@@ -202,6 +211,31 @@ class Recorder:
             if blocks:
                 alert = alert.model_copy(update={"blocks": blocks})
         return alert
+
+    def _pause_if_due(self, run: Run, job: Job | None, settlement: Settlement) -> None:
+        """`pause_after_failures: N`: the N-th failure in a row pauses the job, recorded as
+        paused by batchcron and why (also on a redelivery after a crash before the pause)."""
+        from batchcron.outcomes.alerting import pause_due
+
+        if job is None or not job.pause_after_failures:
+            return
+        if not settlement.counted and settlement.state.get("last_counted_run_id") != run.run_id:
+            return
+        failures = settlement.failures_before + 1
+        if not pause_due(failures, job.pause_after_failures):
+            return
+        reason = f"{failures} failures in a row (pause_after_failures: {job.pause_after_failures})"
+        self.store.update_job_state(
+            run.job,
+            {
+                "paused": True,
+                "paused_at": iso(self.clock()),
+                "paused_by": "batchcron",
+                "paused_reason": reason,
+            },
+        )
+        count("JobsPaused")
+        logger.warning("job paused after failures", job=run.job, run_id=run.run_id, reason=reason)
 
     def _start_pending(self, name: str, job: Job | None, settlement: Settlement) -> str | None:
         """With `concurrency: queue`, submit the run waiting behind the one that just ended."""

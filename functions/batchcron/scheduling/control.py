@@ -87,15 +87,27 @@ class Control:
         outcome = self.submitter.trigger(request)
         return RunNow(outcome.action, outcome.run_id, outcome.batch_job_id, outcome.reason, paused)
 
-    def set_paused(self, job: str, paused: bool, *, now: datetime | None = None) -> str:
-        """Pause or resume `job` (catalogue jobs only); the result as one line."""
+    def set_paused(
+        self,
+        job: str,
+        paused: bool,
+        *,
+        now: datetime | None = None,
+        who: str | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """Pause or resume `job` (catalogue jobs only), recording who paused it and why; the
+        result as one line."""
         from batchcron.catalogue.loading import load_catalogue
         from batchcron.models import iso
 
         load_catalogue().get(job)
-        changes: dict[str, Any] = {"paused": paused, "paused_at": iso(now or utcnow())}
-        if not paused:
-            changes["paused_at"] = None
+        changes: dict[str, Any] = {
+            "paused": paused,
+            "paused_at": iso(now or utcnow()) if paused else None,
+            "paused_by": (who or "an operator") if paused else None,
+            "paused_reason": reason if paused else None,
+        }
         self.store.update_job_state(job, changes)
         return f"{job} {'paused' if paused else 'resumed'}"
 

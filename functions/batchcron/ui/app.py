@@ -270,7 +270,8 @@ class StatusPage:
             note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
             return outcome.ok, outcome.describe() + note, text.job_href(job)
         if action in ("pause", "resume"):
-            return True, actions.set_paused(job, action == "pause"), text.job_href(job)
+            paused = actions.set_paused(job, action == "pause", who=self.who)
+            return True, paused, text.job_href(job)
         if action == "cancel":
             run = self.source.run(job, run_id)
             if run is None:

@@ -402,7 +402,7 @@ def test_a_post_with_the_token_acts_and_shows_the_result(
     called: list[tuple[str, bool]] = []
 
     class Control:
-        def set_paused(self, job: str, paused: bool) -> str:
+        def set_paused(self, job: str, paused: bool, **_: object) -> str:
             called.append((job, paused))
             return f"{job} paused"
 
