@@ -141,7 +141,8 @@ class Alert(Record):
     `skipped`: no Slack URL configured; `failed`: Slack refused it for good, or kept failing for
     a day (kept on the run, never retried)."""
 
-    kind: str  # failed | still_failing | recovered | missed | submit_failed | skipped | stuck | paused
+    # failed | still_failing | recovered | missed | submit_failed | skipped | stuck | paused
+    kind: str
     state: Literal["pending", "sent", "skipped", "failed"] = "pending"
     failures: int = 0
     created_at: str | None = None

@@ -39,7 +39,13 @@ def dispatcher() -> Dispatcher:
         Submitter(store(), Batch(patient=True), settings()),
         deliver_alert=_Alerts().deliver,
         workers=settings().dispatch_workers,
+        notify_text=_notify_text,
     )
+
+
+def _notify_text(job: Job, text: str) -> bool:
+    """A one-line Slack alert for `job` (deadlines), to the job's webhook."""
+    return notifier().send_text(job, text)
 
 
 # The alert path (Slack client, message layout, Batch event models) is imported only when there

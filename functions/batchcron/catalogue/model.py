@@ -128,7 +128,7 @@ class Job(Record):
     @classmethod
     def _deadline(cls, value: str | None) -> str | None:
         if value is not None and not DEADLINE.match(str(value)):
-            raise ValueError("expected a time of day as HH:MM (24-hour, e.g. \"07:00\")")
+            raise ValueError('expected a time of day as HH:MM (24-hour, e.g. "07:00")')
         return value
 
     @check("name")

@@ -273,6 +273,15 @@ def message(
     return {"text": fallback, "blocks": blocks}
 
 
+def plain_message(text: str) -> dict[str, Any]:
+    """A one-line alert (deadlines): `:alarm_clock:` and the text, escaped and cut to fit."""
+    shown = _fit(f":alarm_clock: {_escape(text)}", MAX_TEXT)
+    return {
+        "text": _fit(shown, MAX_FALLBACK),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": shown}}],
+    }
+
+
 def _links(run: Run, repository: str | None, where: Where) -> list[str]:
     region = region_of(run.job_queue) or where.region
     links = []

@@ -54,7 +54,7 @@ def running_spans(run: Run, now: datetime | None = None) -> list[float]:
     spans: list[float] = []
     for attempt in run.attempts:
         if attempt.started_at and attempt.stopped_at:
-            seconds = (parse_time(attempt.stopped_at) - parse_time(attempt.started_at))
+            seconds = parse_time(attempt.stopped_at) - parse_time(attempt.started_at)
             spans.append(max(0.0, seconds.total_seconds()))
     if not spans and run.started_at and run.stopped_at:
         seconds = parse_time(run.stopped_at) - parse_time(run.started_at)

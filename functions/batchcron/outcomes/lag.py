@@ -23,7 +23,11 @@ class Lag:
     runs: int
 
     def as_json(self) -> dict[str, float | int]:
-        return {"p50_seconds": round(self.p50, 3), "p95_seconds": round(self.p95, 3), "runs": self.runs}
+        return {
+            "p50_seconds": round(self.p50, 3),
+            "p95_seconds": round(self.p95, 3),
+            "runs": self.runs,
+        }
 
 
 def began(run: Run) -> str:

@@ -172,6 +172,20 @@ class Notifier:
         )
         return False
 
+    def send_text(self, job: Job | None, text: str) -> bool:
+        """Send one plain alert (a missed deadline, its follow-up) to `job`'s webhook. False
+        when no webhook is configured (logged); SlackError when Slack does not take it."""
+        url = self.webhook_url(job)
+        if url is None:
+            logger.warning("no Slack webhook configured; alert skipped", text=text)
+            count("AlertsSkipped")
+            return False
+        from batchcron.outcomes.alerting import plain_message
+
+        self.slack.send(url, plain_message(text))
+        count("AlertsSent")
+        return True
+
     def webhook_url(self, job: Job | None) -> str | None:
         """The incoming-webhook URL for `job`'s alerts, or None when none is configured."""
         secret_id = (job.notify.slack_webhook_secret if job else None) or (

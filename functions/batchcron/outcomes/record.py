@@ -180,6 +180,8 @@ class Recorder:
             count("AlertsRaised")
         if settlement.counted:
             count("RunsFailed" if failed else "RunsSucceeded")
+        if run.status == Status.SUCCEEDED and job is not None:
+            self._follow_up_deadlines(run, job)
         result.started_pending = self._start_pending(run.job, job, settlement)
         result.started_downstream = self._start_downstream(run.job)
         if run.alert is not None and run.alert.state == "pending":
@@ -211,6 +213,18 @@ class Recorder:
             if blocks:
                 alert = alert.model_copy(update={"blocks": blocks})
         return alert
+
+    def _follow_up_deadlines(self, run: Run, job: Job) -> None:
+        """A success after a missed deadline: its one follow-up (a failure here is logged; it
+        never stops the event being recorded)."""
+        if job.deadline is None and job.deadline_minutes is None:
+            return
+        from batchcron.scheduling.deadlines import follow_up_late
+
+        try:
+            follow_up_late(self.store, job, run, self.notifier.send_text)
+        except Exception:
+            logger.exception("deadline follow-up failed", job=run.job, run_id=run.run_id)
 
     def _pause_if_due(self, run: Run, job: Job | None, settlement: Settlement) -> None:
         """`pause_after_failures: N`: the N-th failure in a row pauses the job, recorded as

@@ -43,6 +43,9 @@ TICK_BUDGET_SECONDS = 40.0
 
 Deliver = Callable[[Run, Job | None], bool]
 TimeLeft = Callable[[], float]
+# A per-tick check over the tick's window (start, end] (deadlines, ...): after the due slots,
+# each in its own try, so one that fails is logged and never stops the tick or the others.
+TickCheck = Callable[[datetime, datetime], object]
 
 
 class TickFailedError(RuntimeError):
@@ -111,6 +114,8 @@ class Dispatcher:
         deliver_alert: Deliver | None = None,
         workers: int = 8,
         clock: Callable[[], datetime] = utcnow,
+        checks: list[TickCheck] | None = None,
+        notify_text: Callable[[Job, str], bool] | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.store = store
@@ -118,6 +123,16 @@ class Dispatcher:
         self.deliver_alert = deliver_alert
         self.workers = max(1, workers)
         self.clock = clock
+        self.checks = checks if checks is not None else self._default_checks(notify_text)
+
+    def _default_checks(self, notify_text: Callable[[Job, str], bool] | None) -> list[TickCheck]:
+        from batchcron.catalogue.deadlines import with_deadlines
+
+        if not with_deadlines(self.catalogue):
+            return []
+        from batchcron.scheduling.deadlines import DeadlineChecks
+
+        return [DeadlineChecks(self.catalogue, self.store, notify_text, clock=self.clock)]
 
     def tick(
         self,
@@ -156,6 +171,8 @@ class Dispatcher:
             self.store.advance_watermark(min(scheduled_time, now))
 
         self._check_upstream_cycles(result)
+        if replay_from is None and only_job is None and start is not None:
+            self._run_checks(start, min(scheduled_time, now))
         self._work_outbox(result, budget)
 
         failed = [o for o in result.outcomes if o.action == "failed"]
@@ -321,6 +338,13 @@ class Dispatcher:
             result.outcomes.extend(cycles.recheck())
         except Exception:
             logger.exception("upstream cycles not checked this tick")
+
+    def _run_checks(self, start: datetime, end: datetime) -> None:
+        for check in self.checks:
+            try:
+                check(start, end)
+            except Exception:  # one check's fault never stops the tick or the other checks
+                logger.exception("tick check failed", check=type(check).__name__)
 
     # --- outbox -----------------------------------------------------------------------------
     def _work_outbox(self, result: TickResult, budget: _Budget) -> None:
