@@ -13,6 +13,8 @@ from batchcron.catalogue.words import describe_schedule
 from batchcron.cli.app import cli, connect, output_options, target_options
 from batchcron.cli.target import TargetError, TargetOptions
 from batchcron.models import utcnow
+from batchcron.outcomes.cost import cost_text
+from batchcron.outcomes.lag import lag_text
 
 JOB_COLUMNS = (
     Column("JOB"),
@@ -24,6 +26,9 @@ JOB_COLUMNS = (
     Column("ON PUSH", priority=5),
     Column("AFTER", priority=2, free_text=True),
     Column("PAUSED", priority=2),
+    Column("DEADLINE", priority=2),
+    Column("COST 30D", wide=True),
+    Column("LAG P50/P95", wide=True),
 )
 
 
@@ -41,8 +46,11 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     chosen = [catalogue.get(job)] if job else list(catalogue.jobs.values())
     paused: dict[str, bool] | None = None
     states: dict[str, Any] | None = None
+    missed: dict[str, Any] = {}
+    figures: dict[str, dict[str, Any]] = {}
     try:
-        connect(target)
+        resolved = connect(target)
+        from batchcron.scheduling.deadlines import missed_now
         from batchcron.wiring import store
 
         # Upstream jobs too: what an `after:` job waits for is in their states.
@@ -50,14 +58,21 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
         names.update(up for entry in chosen if entry.after for up in entry.after.jobs)
         states = store().job_states(sorted(names))
         paused = {name: state.paused for name, state in states.items()}
+        missed = missed_now(store(), chosen)
+        if mode in ("wide", "json") or job:
+            figures = run_figures(catalogue, chosen, resolved.region)
     except TargetError:
         paused = None
     rows = [job_row(entry, paused, states) for entry in chosen]
+    for row in rows:
+        row["deadline_missed"] = missed_text(missed.get(row["job"]))
+        row.update(figures.get(row["job"], {}))
+    late = 1 if any(row["deadline_missed"] for row in rows) else 0
     if job:
-        return _one_job(chosen[0], rows[0], mode)
+        return _one_job(chosen[0], rows[0], mode) or late
     if mode == "json":
         terminal.print_json(rows)
-        return 0
+        return late
     cells: list[list[Cell]] = []
     for row in rows:
         schedule = f"{row['schedule_text']} ({row['schedule']})" if row["schedule"] else "-"
@@ -74,12 +89,69 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
                 ", ".join(row["on_push"]) if row["on_push"] else "-",
                 after_text(row["after"], row["paused"]),
                 "?" if row["paused"] is None else ("yes" if row["paused"] else "no"),
+                deadline_cell(row),
+                cost_text(row.get("cost_30d_usd")),
+                f"{lag_text(row.get('lag_p50_seconds'))} / {lag_text(row.get('lag_p95_seconds'))}"
+                if row.get("lag_runs")
+                else "-",
             ]
         )
     render(JOB_COLUMNS, cells, mode=mode)
     if paused is None:
         terminal.err().print("[dim]paused: unknown (no stack or local mode to ask)[/]")
-    return 0
+    if late:
+        late_names = ", ".join(row["job"] for row in rows if row["deadline_missed"])
+        terminal.note(f"[bold red]past a deadline:[/] {late_names}")
+    return late
+
+
+def deadline_cell(row: dict[str, Any]) -> Cell:
+    """`07:00`, `90 min`, with `MISSED` while a deadline is missed and not yet met."""
+    from rich.text import Text
+
+    shown = row["deadline"] or (
+        f"{row['deadline_minutes']} min" if row["deadline_minutes"] else "-"
+    )
+    if row.get("deadline_missed"):
+        return Text(f"{shown} MISSED", style="bold red")
+    return shown
+
+
+def missed_text(items: list[dict[str, Any]] | None) -> str | None:
+    from batchcron.cli.cmd_runs import missed_text as text
+
+    return text(items)
+
+
+def run_figures(catalogue: Any, jobs: list[Any], region: str | None) -> dict[str, dict[str, Any]]:
+    """Per job: cost this month and over the last 30 days, p50/p95 start lag over the last 25
+    runs (one query per job)."""
+    import os
+    from datetime import timedelta
+
+    from batchcron.models import iso
+    from batchcron.outcomes.cost import catalogue_cost
+    from batchcron.outcomes.lag import lag_percentiles
+    from batchcron.settings import settings
+    from batchcron.wiring import store
+
+    where = region or os.environ.get("AWS_REGION") or settings().region
+    now = utcnow()
+    month = iso(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)) or ""
+    thirty = iso(now - timedelta(days=30)) or ""
+    found: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        runs = store().runs_for_job(job.name, limit=500)
+        costs = [(run, catalogue_cost(run, catalogue, where)) for run in runs]
+        lag = lag_percentiles(runs)
+        found[job.name] = {
+            "cost_30d_usd": round(sum(c.usd for r, c in costs if c and r.created_at >= thirty), 6),
+            "cost_month_usd": round(sum(c.usd for r, c in costs if c and r.created_at >= month), 6),
+            "lag_p50_seconds": lag.p50 if lag else None,
+            "lag_p95_seconds": lag.p95 if lag else None,
+            "lag_runs": lag.runs if lag else 0,
+        }
+    return found
 
 
 def job_row(
@@ -108,6 +180,8 @@ def job_row(
         "enabled": job.enabled,
         "paused": paused.get(job.name) if paused is not None else None,
         "after": after_info(job, states, now),
+        "deadline": job.deadline,
+        "deadline_minutes": job.deadline_minutes,
     }
 
 

@@ -208,6 +208,7 @@ STATUS_COLUMNS = (
     Column("FAILURES", priority=1),
     Column("LAST SUCCESS", priority=4),
     Column("PAUSED", priority=5),
+    Column("DEADLINE", priority=1),
 )
 
 
@@ -225,9 +226,10 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     def draw() -> int:
         rows = status_rows(catalogue)
         failing_jobs = [row["job"] for row in rows if row["failing"]]
+        late_jobs = [row["job"] for row in rows if row["deadline_missed"]]
         if mode == "json":
             terminal.print_json(rows)
-            return 1 if failing_jobs else 0
+            return 1 if failing_jobs or late_jobs else 0
         cells: list[list[Cell]] = []
         for row in rows:
             streak = row["consecutive_failures"]
@@ -240,12 +242,17 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
                     "-" if row["exit_code"] is None else str(row["exit_code"]),
                     Text(str(streak), style="red") if streak else "0",
                     terminal.when(row["last_success_at"]),
-                    Text("yes", style="yellow") if row["paused"] else "no",
+                    paused_text(row),
+                    Text(row["deadline_missed"], style="red") if row["deadline_missed"] else "-",
                 ]
             )
         render(STATUS_COLUMNS, cells, mode=mode)
+        if late_jobs:
+            terminal.note(f"[bold red]{len(late_jobs)} past a deadline:[/] {', '.join(late_jobs)}")
         if failing_jobs:
             terminal.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
+            return 1
+        if late_jobs:
             return 1
         terminal.note("[green]no job is failing[/]")
         return 0
@@ -255,11 +262,13 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
 
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     from batchcron.models import JobState
+    from batchcron.scheduling.deadlines import missed_now
     from batchcron.wiring import store
 
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}
     names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
+    missed = missed_now(runs_store, list(catalogue.jobs.values()))
     rows: list[dict[str, Any]] = []
     for name in names:
         state = states.get(name) or JobState(job=name)
@@ -280,6 +289,9 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "consecutive_failures": state.consecutive_failures,
                 "last_success_at": state.last_success_at,
                 "paused": state.paused,
+                "paused_by": state.paused_by,
+                "paused_reason": state.paused_reason,
+                "deadline_missed": missed_text(missed.get(name)),
                 "failing": failing,
                 "in_catalogue": name in catalogue.jobs,
             }
@@ -301,7 +313,7 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     region = resolved.region or os.environ.get("AWS_REGION") or "eu-west-2"
     group = settings().job_log_group
     if mode == "json":
-        terminal.print_json(run_json(run))
+        terminal.print_json({**run_json(run), **_cost_and_timeline_json(run, region)})
         return 0
     if mode == "name":
         terminal.out().print(run.run_id, markup=False)
@@ -341,6 +353,7 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
                 + (f": {attempt.reason}" if attempt.reason else ""),
             )
         )
+    fields += _cost_and_timeline(run, region)
     if run.alert is not None:
         sent = f", sent {terminal.when(run.alert.sent_at)}" if run.alert.sent_at else ""
         fields.append(("Alert", f"{run.alert.kind} ({run.alert.state}{sent})"))
@@ -360,3 +373,70 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         line = Text.assemble((f"{label + ':':<15}", "bold"), value)
         console.print(line, soft_wrap=True)
     return 0
+
+
+def _cost_and_timeline(run: Any, region: str) -> list[tuple[str, Cell]]:
+    """`show`'s cost estimate, start lag and the run's timeline (slot -> ... -> finished)."""
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.outcomes.cost import catalogue_cost, cost_text
+    from batchcron.outcomes.lag import lag_text, start_lag, timeline
+
+    found = catalogue_cost(run, load_catalogue(), region, now=utcnow())
+    rows: list[tuple[str, Cell]] = []
+    if found is not None:
+        so_far = "" if run.finished else ", so far"
+        rows.append(
+            (
+                "Cost",
+                f"{cost_text(found.usd)} (estimate{so_far}: {found.attempts} attempt(s), "
+                f"{terminal.duration(found.seconds)} at {found.vcpus:g} vCPU / "
+                f"{found.memory_gb:g} GB, {found.rate.source})",
+            )
+        )
+    else:
+        rows.append(("Cost", "-"))
+    rows.append(("Start lag", lag_text(start_lag(run))))
+    steps = timeline(run)
+    for index, (step, at) in enumerate(steps):
+        gap = ""
+        if index:
+            from batchcron.models import parse_time
+
+            seconds = (parse_time(at) - parse_time(steps[index - 1][1])).total_seconds()
+            gap = f"  (+{lag_text(max(seconds, 0))})"
+        rows.append(("Timeline" if index == 0 else "", f"{step:<10} {terminal.when(at)}{gap}"))
+    return rows
+
+
+def _cost_and_timeline_json(run: Any, region: str) -> dict[str, Any]:
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.outcomes.cost import catalogue_cost
+    from batchcron.outcomes.lag import start_lag, timeline
+
+    found = catalogue_cost(run, load_catalogue(), region, now=utcnow())
+    return {
+        "cost": found.as_json() if found is not None else None,
+        "start_lag_seconds": start_lag(run),
+        "timeline": [{"step": step, "at": at} for step, at in timeline(run)],
+    }
+
+
+def missed_text(items: list[dict[str, Any]] | None) -> str | None:
+    """`missed 07:00` for a job past a deadline not yet met (its latest open check)."""
+    if not items:
+        return None
+    from batchcron.models import parse_time
+
+    latest = items[-1]
+    due = latest.get("due_at")
+    return f"missed {parse_time(str(due)):%Y-%m-%d %H:%M} UTC" if due else "missed"
+
+
+def paused_text(row: dict[str, Any]) -> Cell:
+    """`no`, or `yes` with who paused it and why (`yes (batchcron: 5 failures in a row ...)`)."""
+    if not row.get("paused"):
+        return "no"
+    who = row.get("paused_by")
+    why = row.get("paused_reason")
+    detail = ": ".join(part for part in (who, why) if part)
+    return Text(f"yes ({detail})" if detail else "yes", style="yellow")

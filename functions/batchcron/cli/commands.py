@@ -18,6 +18,7 @@ from batchcron.cli.app import (
 )
 from batchcron.cli.cmd_catalogue import jobs, validate
 from batchcron.cli.cmd_control import backfill, cancel, pause, resume
+from batchcron.cli.cmd_cost import cost
 from batchcron.cli.cmd_local import local
 from batchcron.cli.cmd_logs import logs
 from batchcron.cli.cmd_push import push
@@ -35,6 +36,7 @@ __all__ = [
     "cancel",
     "cli",
     "connect",
+    "cost",
     "find_run",
     "graph",
     "jobs",

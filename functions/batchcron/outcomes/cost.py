@@ -122,3 +122,59 @@ def cost_text(usd: float | None) -> str:
     if usd < 1:
         return f"${usd:.3f}"
     return f"${usd:,.2f}"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A job's (or a day's) estimated spend over some runs."""
+
+    key: str
+    runs: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    usd: float = 0.0
+    unpriced: int = 0  # runs that ran but could not be priced (size or region unknown)
+
+    def add(self, run: Run, cost: Cost | None) -> Spend:
+        from batchcron.models import Status
+
+        ran = bool(running_spans(run))
+        return Spend(
+            self.key,
+            self.runs + 1,
+            self.failed + (run.status == Status.FAILED),
+            self.seconds + (cost.seconds if cost else 0.0),
+            self.usd + (cost.usd if cost else 0.0),
+            self.unpriced + (ran and cost is None),
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "runs": self.runs,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "usd": round(self.usd, 6),
+            "unpriced_runs": self.unpriced,
+        }
+
+
+def spend_by(
+    runs: Iterable[Run],
+    catalogue: Catalogue,
+    region: str,
+    *,
+    by: str = "job",
+    since: str | None = None,
+) -> list[Spend]:
+    """Runs (created at or after `since`) summed per job or per UTC day, largest cost first
+    (days: oldest first)."""
+    found: dict[str, Spend] = {}
+    for run in runs:
+        if since is not None and run.created_at < since:
+            continue
+        key = run.job if by == "job" else run.created_at[:10]
+        found[key] = found.get(key, Spend(key)).add(run, catalogue_cost(run, catalogue, region))
+    if by == "job":
+        return sorted(found.values(), key=lambda spend: (-spend.usd, spend.key))
+    return [found[key] for key in sorted(found)]

@@ -131,6 +131,18 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords):
         )
         return [Run.model_validate(item) for item in items]
 
+    def runs_since(self, since: str, limit: int = 10000) -> list[Run]:
+        """Runs of every job created at or after `since` (ISO), newest first (the cost
+        report; paged by the table's reader up to `limit`)."""
+        items = self._query(
+            limit=limit,
+            IndexName="ByTime",
+            KeyConditionExpression="gsi1pk = :run AND gsi1sk >= :since",
+            ExpressionAttributeValues=_ser({":run": "RUN", ":since": since}),
+            ScanIndexForward=False,
+        )
+        return [Run.model_validate(item) for item in items]
+
     def run_by_batch_job_id(self, batch_job_id: str) -> Run | None:
         items = self._query(
             limit=1,
