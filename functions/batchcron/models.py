@@ -216,6 +216,9 @@ class JobState(Record):
     paused_at: str | None = None
     paused_by: str | None = None  # `batchcron` when it paused itself (pause_after_failures)
     paused_reason: str | None = None
+    # The due time of a deadline missed and not met yet (set by the tick's check when it
+    # alerts, cleared by the late success's follow-up): the grid, `jobs` and `status` read it.
+    deadline_missed: str | None = None
     active_run_id: str | None = None
     active_batch_job_id: str | None = None
     active_since: str | None = None

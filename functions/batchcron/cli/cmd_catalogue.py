@@ -50,7 +50,6 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     figures: dict[str, dict[str, Any]] = {}
     try:
         resolved = connect(target)
-        from batchcron.scheduling.deadlines import missed_now
         from batchcron.wiring import store
 
         # Upstream jobs too: what an `after:` job waits for is in their states.
@@ -58,7 +57,7 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
         names.update(up for entry in chosen if entry.after for up in entry.after.jobs)
         states = store().job_states(sorted(names))
         paused = {name: state.paused for name, state in states.items()}
-        missed = missed_now(store(), chosen)
+        missed = {name: state.deadline_missed for name, state in states.items()}
         if mode in ("wide", "json") or job:
             figures = run_figures(catalogue, chosen, resolved.region)
     except TargetError:
@@ -117,7 +116,7 @@ def deadline_cell(row: dict[str, Any]) -> Cell:
     return shown
 
 
-def missed_text(items: list[dict[str, Any]] | None) -> str | None:
+def missed_text(items: str | None) -> str | None:
     from batchcron.cli.cmd_runs import missed_text as text
 
     return text(items)

@@ -262,13 +262,11 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
 
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     from batchcron.models import JobState
-    from batchcron.scheduling.deadlines import missed_now
     from batchcron.wiring import store
 
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}
     names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
-    missed = missed_now(runs_store, list(catalogue.jobs.values()))
     rows: list[dict[str, Any]] = []
     for name in names:
         state = states.get(name) or JobState(job=name)
@@ -291,7 +289,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "paused": state.paused,
                 "paused_by": state.paused_by,
                 "paused_reason": state.paused_reason,
-                "deadline_missed": missed_text(missed.get(name)),
+                "deadline_missed": missed_text(state.deadline_missed),
                 "failing": failing,
                 "in_catalogue": name in catalogue.jobs,
             }
@@ -421,15 +419,13 @@ def _cost_and_timeline_json(run: Any, region: str) -> dict[str, Any]:
     }
 
 
-def missed_text(items: list[dict[str, Any]] | None) -> str | None:
-    """`missed 07:00` for a job past a deadline not yet met (its latest open check)."""
-    if not items:
+def missed_text(due: str | None) -> str | None:
+    """`missed 2026-12-01 07:00 UTC` for a job past a deadline not yet met."""
+    if not due:
         return None
     from batchcron.models import parse_time
 
-    latest = items[-1]
-    due = latest.get("due_at")
-    return f"missed {parse_time(str(due)):%Y-%m-%d %H:%M} UTC" if due else "missed"
+    return f"missed {parse_time(due):%Y-%m-%d %H:%M} UTC"
 
 
 def paused_text(row: dict[str, Any]) -> Cell:

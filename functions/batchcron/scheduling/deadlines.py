@@ -170,6 +170,8 @@ class DeadlineChecks:
             # Caught up after the run finished late: one alert says both.
             checks.follow_up(self.store, job.name, KIND, cycle.key, {"finished_at": iso(success)})
             text = late_text(job, cycle.due, success, state.last_run_id)
+        else:
+            self.store.update_job_state(job.name, {"deadline_missed": iso(cycle.due)})
         result.alerted.append(f"{job.name}@{cycle.key}")
         self._send(job, text)
 
@@ -206,6 +208,7 @@ def follow_up_late(store: RunStore, job: Job, run: Run, notify: Notify | None) -
         text = late_text(job, parse_time(due), finished, run.run_id)
         logger.info("deadline follow-up", job=job.name, text=text)
         sent.append(text)
+        store.update_job_state(job.name, {"deadline_missed": None})
         if notify is not None:
             try:
                 notify(job, text)
@@ -214,18 +217,11 @@ def follow_up_late(store: RunStore, job: Job, run: Run, notify: Notify | None) -
     return sent
 
 
-def missed_now(store: RunStore, jobs: Sequence[Job]) -> dict[str, list[dict[str, object]]]:
-    """Jobs with a missed deadline not yet met (open checks), for `jobs`/`status` and the page:
-    one query per job with a deadline."""
-    found: dict[str, list[dict[str, object]]] = {}
-    for job in jobs:
-        if job.deadline is None and job.deadline_minutes is None:
-            continue
-        try:
-            open_items = checks.open_checks(store, job.name, KIND)
-        except Exception:
-            logger.exception("deadline checks not readable", job=job.name)
-            continue
-        if open_items:
-            found[job.name] = open_items
-    return found
+def missed_now(store: RunStore, jobs: Sequence[Job]) -> dict[str, str]:
+    """Job -> the due time (ISO) of its deadline missed and not met yet, for `jobs`/`status`:
+    one batched state read (the page reads the same field from the states it has)."""
+    names = [job.name for job in jobs if job.deadline is not None or job.deadline_minutes]
+    if not names:
+        return {}
+    states = store.job_states(names)
+    return {name: state.deadline_missed for name, state in states.items() if state.deadline_missed}

@@ -191,11 +191,19 @@ class StatusPage:
         catalogue = self.source.catalogue()
         job = catalogue.jobs.get(name)
         state = self.source.state(name)
-        runs = self.source.runs(name, text.HISTORY_RUNS)
+        runs = self.source.runs(name, text.COST_RUNS)
         if job is None and not runs:
             raise Refused(404, f"no job {name!r} in the catalogue or the run store")
         return pages.job_page(
-            name, job, state, runs, self.clock(), describe=_describe, next_slot=_next_slot
+            name,
+            job,
+            state,
+            runs,
+            self.clock(),
+            describe=_describe,
+            next_slot=_next_slot,
+            region=self.source.region,
+            prices=catalogue.prices,
         )
 
     def _run_context(self, job: str, run_id: str) -> dict[str, Any]:
@@ -203,14 +211,17 @@ class StatusPage:
         if run is None:
             raise Refused(404, f"no run {run_id!r} of job {job!r}")
         lines, note = self.source.log_tail(run, text.LOG_LINES)
+        catalogue = self.source.catalogue()
         return pages.run_page(
             run,
-            self.source.catalogue().jobs.get(job),
+            catalogue.jobs.get(job),
             lines,
             note,
             region=self.source.region,
             log_group=self.source.log_group,
             console_links=self.source.console_links,
+            prices=catalogue.prices,
+            now=self.clock(),
         )
 
     def _api_runs(self, request: Request) -> Response:

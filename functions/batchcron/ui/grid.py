@@ -66,6 +66,8 @@ class Row:
     next_run: str = ""
     enabled: bool = True
     paused: bool = False
+    paused_by: str = ""
+    deadline_missed: str = ""  # the due time of a deadline missed and not met yet
     upstream: list[dict[str, str]] = field(default_factory=list)
     streak: int = 0
     last_success: str = ""
@@ -107,6 +109,8 @@ def grid_row(
     them: the row says so and every other row is unaffected."""
     row = Row(job=name, href=job_href(name), in_catalogue=job is not None)
     row.paused = state.paused
+    row.paused_by = " ".join(filter(None, [state.paused_by or "", state.paused_reason or ""]))
+    row.deadline_missed = when(state.deadline_missed)
     row.streak = state.consecutive_failures
     row.last_success = when(state.last_success_at)
     row.last_success_ago = ago(state.last_success_at, now)
@@ -191,6 +195,7 @@ def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "schedule_text": row.schedule_text or None,
             "next_run": row.next_run or None,
             "paused": row.paused,
+            "deadline_missed": row.deadline_missed or None,
             "enabled": row.enabled,
             "after": [up["job"] for up in row.upstream],
             "consecutive_failures": row.streak,

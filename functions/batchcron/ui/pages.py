@@ -3,13 +3,16 @@ templates. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from batchcron.catalogue.model import Job
-from batchcron.models import JobState, Run, Status
+from batchcron.catalogue.prices import PriceSettings
+from batchcron.models import JobState, Run, Status, iso, parse_time
+from batchcron.outcomes.cost import cost_text, run_cost
+from batchcron.outcomes.lag import lag_percentiles, lag_text, start_lag, timeline
 from batchcron.ui.grid import grid_row
 from batchcron.ui.text import (
     GROUPS,
@@ -70,10 +73,19 @@ def can_cancel(run: Run) -> bool:
     return run.status == Status.QUEUED or (not run.status.terminal and bool(run.batch_job_id))
 
 
-def chart(runs: Sequence[Run], width: int = 720, height: int = 140) -> dict[str, Any]:
-    """Bars of run durations, oldest to newest, for an inline SVG (coloured by status group)."""
+def chart(
+    runs: Sequence[Run],
+    width: int = 720,
+    height: int = 140,
+    *,
+    value: Callable[[Run], float | None] = duration_of,
+    shown: Callable[[float | None], str | None] = duration_text,
+    nothing: str = "no duration",
+) -> dict[str, Any]:
+    """Bars of run durations (or another `value`: cost), oldest to newest, for an inline SVG
+    (coloured by status group)."""
     ordered = list(reversed(runs))
-    durations = [duration_of(run) for run in ordered]
+    durations = [value(run) for run in ordered]
     longest = max((d for d in durations if d), default=0.0)
     top, bottom = 16, 18
     usable = height - top - bottom
@@ -90,8 +102,7 @@ def chart(runs: Sequence[Run], width: int = 720, height: int = 140) -> dict[str,
                 "height": round(tall, 1),
                 "group": GROUPS.get(run.status, "waiting"),
                 "href": run_href(run.job, run.run_id),
-                "label": f"{run.run_id} · {run.status.value} · "
-                + (duration_text(seconds) or "no duration"),
+                "label": f"{run.run_id} · {run.status.value} · " + (shown(seconds) or nothing),
             }
         )
     return {
@@ -99,7 +110,7 @@ def chart(runs: Sequence[Run], width: int = 720, height: int = 140) -> dict[str,
         "height": height,
         "bars": bars,
         "baseline": top + usable,
-        "max_label": duration_text(longest) if longest else "",
+        "max_label": shown(longest) if longest else "",
     }
 
 
@@ -112,9 +123,21 @@ def job_page(
     *,
     describe: Describe,
     next_slot: NextSlot,
+    region: str = "",
+    prices: PriceSettings | None = None,
 ) -> dict[str, Any]:
+    """`runs`: newest first, the last 30 days' at least (for the cost figures)."""
     recent = list(runs[:HISTORY_RUNS])
     row = grid_row(name, job, state, recent, now, describe=describe, next_slot=next_slot)
+
+    def cost_of(run: Run) -> float | None:
+        found = run_cost(run, job, region=region, settings=prices)
+        return found.usd if found is not None else None
+
+    month = iso(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)) or ""
+    thirty = iso(now - timedelta(days=30)) or ""
+    costs = [(run.created_at, cost_of(run)) for run in runs]
+    lag = lag_percentiles(runs)
     return {
         "job": name,
         "row": row,
@@ -124,9 +147,48 @@ def job_page(
         "settings": settings_rows(job) if job is not None else [],
         "history": [history_row(run, can_cancel(run)) for run in recent],
         "chart": chart(recent),
+        "cost_chart": chart(
+            recent, height=100, value=cost_of, shown=_usd, nothing="no cost estimate"
+        ),
+        "cost_month": cost_text(sum(c for at, c in costs if c and at >= month)),
+        "cost_30d": cost_text(sum(c for at, c in costs if c and at >= thirty)),
+        "lag": {"p50": lag_text(lag.p50), "p95": lag_text(lag.p95), "runs": lag.runs}
+        if lag
+        else None,
+        "deadline": _deadline_text(job),
+        "deadline_missed": when(state.deadline_missed),
+        "paused_by": state.paused_by or "",
+        "paused_reason": state.paused_reason or "",
         "legend": LEGEND,
         "can_run": job is not None and job.enabled,
     }
+
+
+def _usd(value: float | None) -> str | None:
+    return cost_text(value) if value else None
+
+
+def _deadline_text(job: Job | None) -> str:
+    if job is None:
+        return ""
+    if job.deadline:
+        return f"finished by {job.deadline} ({job.timezone})"
+    if job.deadline_minutes:
+        return f"finished within {job.deadline_minutes} min of its slot"
+    return ""
+
+
+def run_timeline(run: Run) -> list[dict[str, str]]:
+    """The run's life, each step with the time since the one before."""
+    steps = timeline(run)
+    found = []
+    for index, (step, at) in enumerate(steps):
+        gap = ""
+        if index:
+            seconds = (parse_time(at) - parse_time(steps[index - 1][1])).total_seconds()
+            gap = "+" + lag_text(max(seconds, 0.0))
+        found.append({"step": step, "at": when(at), "gap": gap})
+    return found
 
 
 # --- a run -------------------------------------------------------------------------------------
@@ -141,6 +203,8 @@ def run_page(
     region: str,
     log_group: str | None,
     console_links: bool,
+    prices: PriceSettings | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     trigger: list[tuple[str, str, str]] = [("Trigger", run.trigger, "")]
     if run.slot:
@@ -191,7 +255,18 @@ def run_page(
                 )
             )
     alert = run.alert
+    cost = run_cost(run, job, region=region, settings=prices, now=now)
     return {
+        "cost": {
+            "text": cost_text(cost.usd),
+            "detail": f"estimate{'' if run.finished else ', so far'}: {cost.attempts} "
+            f"attempt(s), {duration_text(cost.seconds) or '0s'} at {cost.vcpus:g} vCPU / "
+            f"{cost.memory_gb:g} GB, {cost.rate.source}",
+        }
+        if cost is not None
+        else None,
+        "start_lag": lag_text(start_lag(run)),
+        "timeline": run_timeline(run),
         "run": run,
         "job": run.job,
         "job_href": job_href(run.job),

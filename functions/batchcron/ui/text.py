@@ -12,6 +12,7 @@ from batchcron.models import Run, Status, parse_time
 
 GRID_RUNS = 25
 HISTORY_RUNS = 50
+COST_RUNS = 500  # a job page reads this many runs for its cost this month and last 30 days
 LOG_LINES = 200
 
 # Colour group of each status (the stylesheet colours `s-<group>`); the text is always shown too.
