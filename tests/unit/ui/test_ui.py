@@ -468,3 +468,43 @@ def test_no_handler_imports_the_page() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_job_page_shows_cost_this_month_and_30_days_lag_percentiles_and_cost_bars(
+    source: FakeSource,
+) -> None:
+    # parish: 8 runs of 150 s at 1 vCPU / 2 GB in eu-west-2: 150 × (0.04656 + 2 × 0.00511) /
+    # 3600 = $0.0023658 each, $0.0189 for the 8 (all in November, all within 30 days)
+    text = html(get(page(source), "/jobs/parish"))
+
+    assert '<dd id="cost-month">$0.019</dd>' in text
+    assert '<dd id="cost-30d">$0.019' in text
+    assert "p50 1m 00s · p95 1m 00s" in text
+    assert text.count('<rect class="bar cost s-ok"') == 8
+
+
+def test_run_page_shows_cost_start_lag_and_timeline(source: FakeSource) -> None:
+    text = html(get(page(source), "/runs/parish/parish-20261138T0000"))
+
+    assert '<dd id="cost">$0.002' in text
+    assert '<dd id="start-lag">1m 00s</dd>' in text
+    timeline = text[text.index('id="timeline"') :]
+    assert timeline.index("trigger") < timeline.index("RUNNING") < timeline.index("finished")
+
+
+def test_grid_marks_a_missed_deadline_and_says_who_paused(source: FakeSource) -> None:
+    source.job_states["parish"] = JobState(
+        job="parish",
+        deadline_missed="2026-11-30T07:00:00.000Z",
+        paused=True,
+        paused_by="batchcron",
+        paused_reason="5 failures in a row (pause_after_failures: 5)",
+    )
+    app = page(source)
+    text = html(get(app, "/"))
+    row = text[text.index('data-job="parish"') :].split("</tr>")[0]
+
+    assert "deadline missed" in row
+    assert 'title="paused by batchcron 5 failures in a row' in row
+    status = json.loads(get(app, "/api/status").body)
+    assert next(r for r in status if r["job"] == "parish")["deadline_missed"]
