@@ -19,12 +19,13 @@ Section = Callable[[MotoServer], tuple[list[Row], dict[str, Any]]]
 
 
 def _sections() -> dict[str, Section]:
-    from bench import coldstart, fanout, faults, jobstate, package, scaling, ui, webhook
+    from bench import coldstart, fanout, faults, jobstate, lag, package, scaling, ui, webhook
 
     return {
         "coldstart": coldstart.run,
         "scaling": scaling.run,
         "fanout": fanout.run,
+        "lag": lag.run,
         "webhook": webhook.run,
         "jobstate": jobstate.run,
         "package": package.run,

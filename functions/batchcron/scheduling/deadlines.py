@@ -176,7 +176,7 @@ class DeadlineChecks:
         self._send(job, text)
 
     def _send(self, job: Job, text: str) -> None:
-        logger.warning("deadline alert", job=job.name, text=text)
+        logger.info("deadline alert", job=job.name, text=text)
         if self.notify is None:
             return
         try:
