@@ -1,7 +1,8 @@
 """The job catalogue (`jobs.yaml`): its records (`model`), loading and error reporting
 (`loading`, `errors`), its compiled form (`compiled`, built by `build`), cron slots
-(`schedule`), schedules in words (`words`) and the `after:` cycle rule (`upstream`). Pure but
-for reading the catalogue file.
+(`schedule`), schedules in words (`words`), the `after:` cycle rule (`upstream`), the deadline
+rule (`deadlines`) and the price table cost estimates use (`prices`, with `prices.json`). Pure
+but for reading the catalogue file and the price table.
 
 May import: `records`, `models` and the standard library (YAML, cron libraries); never the
 store, adapters, the domain folders or the faces.

@@ -1,7 +1,8 @@
 """Scheduling: starting runs. `dispatch` is the dispatcher's tick (every due slot of every
 scheduled job, once, and the outbox); `submit` is the one submit path every trigger takes
 (claim, concurrency policy, SubmitJob); `cycles` starts `after:` jobs whose cycle is complete;
-`control` is what an operator does (run now, pause/resume, cancel).
+`control` is what an operator does (run now, pause/resume, cancel); `deadlines` is the tick's
+deadline check (alert once per missed cycle, follow up a late finish once).
 
 May import: `catalogue`, `store`, `adapters`, `models`, `records`, `settings`,
 `observability`; never `pushes`, `outcomes`, `wiring`, the handlers or the faces.
