@@ -135,9 +135,33 @@ def line(run: Run) -> str:
     duration = run_duration(run)
     if duration is not None and run.status.terminal:
         parts.append(terminal.duration(duration))
+    parts.extend(_cost_and_lag(run))
     if run.reason and run.status in (Status.SKIPPED, Status.MISSED, Status.SUBMIT_FAILED):
         parts.append(f"— {run.reason}")
     return "  ".join(parts)
+
+
+def _cost_and_lag(run: Run) -> list[str]:
+    """`lag 4s` once the run is RUNNING, `cost $0.001 (est.)` once it ended (docs/cost.md)."""
+    from batchcron.catalogue.loading import load_catalogue
+    from batchcron.outcomes.cost import catalogue_cost, cost_text
+    from batchcron.outcomes.lag import lag_text, start_lag
+
+    found: list[str] = []
+    lag = start_lag(run)
+    if lag is not None and run.status in (Status.RUNNING, *TERMINAL_SHOWN):
+        found.append(f"lag {lag_text(lag)}")
+    if run.status in TERMINAL_SHOWN:
+        try:
+            cost = catalogue_cost(run, load_catalogue(), "eu-west-2")
+        except Exception:  # the catalogue changed under local mode: no figure, no crash
+            cost = None
+        if cost is not None:
+            found.append(f"cost {cost_text(cost.usd)} (est.)")
+    return found
+
+
+TERMINAL_SHOWN = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
 def summary(console: Console, runs: Sequence[Run], *, alerts: int, elapsed: float) -> None:
