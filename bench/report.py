@@ -34,6 +34,13 @@ CAUSES: dict[str, str] = {
         "against bare SubmitJob calls about the same (7.6× then, 7.0× now). The 20/s row, where "
         "the bucket really binds, shows what the backoff achieves."
     ),
+    "Start lag, dispatcher's share": (
+        "Cause when missed: moto's submit rate, as in the fan-out rows. The dispatcher submits "
+        "due runs from 8 workers as fast as SubmitJob answers, so a run's share is about its "
+        "place in the slot divided by the submit rate: at moto's ~25/s here, 100 due runs take "
+        "~4 s; against AWS Batch's 50/s, 2 s. The reference column (the same number of bare "
+        "sequential submit_job calls) shows how much of it is moto's own speed."
+    ),
     "Status page: grid render, 100 jobs × 25 runs": (
         "Cause when missed: the reads. The grid makes two Queries (every job's state, every "
         "job's RECENT item) and nothing else; moto's response serialiser costs about 0.1 ms "
@@ -70,6 +77,10 @@ NOTES = """\
 - **Fan-out** and **job state** go through moto's server over HTTP, so their rates are moto's and
   this machine's, not AWS's; what carries over is the ratio to the bare-boto3 reference, the call
   counts and the exactly-once counts.
+- **Start lag** times the dispatcher's own share of each run's start lag, from the tick's
+  invocation at the slot to its SubmitJob's answer (a botocore `after-call` hook), with every job
+  due in the one slot; Fargate's share (RUNNABLE → RUNNING) is AWS's and not measured here. Runs
+  see their full lag as `StartLagSeconds` (docs/cost.md "Start lag").
 - **Webhook** goes through local mode's HTTP server (`batchcron.local.http.webhook_server`), which
   serialises handler invocations like one Lambda sandbox; in AWS each concurrent delivery gets its
   own sandbox, so the latency under 8 concurrent clients here is an upper bound.

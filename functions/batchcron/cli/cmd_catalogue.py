@@ -87,7 +87,7 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
                 row["next_run_local"] or "-",
                 ", ".join(row["on_push"]) if row["on_push"] else "-",
                 after_text(row["after"], row["paused"]),
-                "?" if row["paused"] is None else ("yes" if row["paused"] else "no"),
+                "?" if row["paused"] is None else (paused_text(row) if row["paused"] else "no"),
                 deadline_cell(row),
                 cost_text(row.get("cost_30d_usd")),
                 f"{lag_text(row.get('lag_p50_seconds'))} / {lag_text(row.get('lag_p95_seconds'))}"
@@ -120,6 +120,12 @@ def missed_text(items: str | None) -> str | None:
     from batchcron.cli.cmd_runs import missed_text as text
 
     return text(items)
+
+
+def paused_text(row: dict[str, Any]) -> Cell:
+    from batchcron.cli.cmd_runs import paused_text as text
+
+    return text(row)
 
 
 def run_figures(catalogue: Any, jobs: list[Any], region: str | None) -> dict[str, dict[str, Any]]:
@@ -160,6 +166,7 @@ def job_row(
     from batchcron.cli.graph import after_info
 
     now = utcnow()
+    state = (states or {}).get(job.name)
     upcoming = next_slot(job.schedule, job.timezone, now) if job.schedule else None
     upcoming = upcoming if job.enabled else None
     return {
@@ -181,6 +188,8 @@ def job_row(
         "after": after_info(job, states, now),
         "deadline": job.deadline,
         "deadline_minutes": job.deadline_minutes,
+        "paused_by": state.paused_by if state is not None else None,
+        "paused_reason": state.paused_reason if state is not None else None,
     }
 
 

@@ -245,9 +245,7 @@ def test_a_tick_with_2000_jobs_and_200_deadlines_costs_calls_only_for_those_due(
     assert len(made) <= 1 + 2 * result.due
 
 
-def test_auto_pause_after_n_failures_in_a_row_alerts_once(
-    world: World, slack: FakeSlack
-) -> None:
+def test_auto_pause_after_n_failures_in_a_row_alerts_once(world: World, slack: FakeSlack) -> None:
     # Given flaky (pause_after_failures: 2) fails two days running
     for day in (1, 2):
         world.tick(at(1, 59, day))

@@ -34,8 +34,7 @@ def utc(*parts: int) -> datetime:
 
 def test_time_of_day_deadline_for_a_daily_job() -> None:
     jobs = catalogue(
-        "  nightly:\n    repository: a/nightly\n    schedule: \"0 1 * * *\"\n"
-        "    deadline: \"07:00\"\n"
+        '  nightly:\n    repository: a/nightly\n    schedule: "0 1 * * *"\n    deadline: "07:00"\n'
     )
     cycles = due_between(jobs.jobs["nightly"], jobs, utc(2026, 12, 1), utc(2026, 12, 3))
 
@@ -48,7 +47,7 @@ def test_time_of_day_deadline_for_a_daily_job() -> None:
 
 def test_an_hourly_job_is_held_to_its_latest_slot_before_the_deadline() -> None:
     jobs = catalogue(
-        "  hourly:\n    repository: a/hourly\n    schedule: \"0 * * * *\"\n    deadline: \"07:00\"\n"
+        '  hourly:\n    repository: a/hourly\n    schedule: "0 * * * *"\n    deadline: "07:00"\n'
     )
     cycles = due_between(jobs.jobs["hourly"], jobs, utc(2026, 12, 1, 6, 59), utc(2026, 12, 1, 7))
 
@@ -57,7 +56,7 @@ def test_an_hourly_job_is_held_to_its_latest_slot_before_the_deadline() -> None:
 
 def test_a_late_evening_slot_is_due_the_next_morning() -> None:
     jobs = catalogue(
-        "  late:\n    repository: a/late\n    schedule: \"0 23 * * *\"\n    deadline: \"07:00\"\n"
+        '  late:\n    repository: a/late\n    schedule: "0 23 * * *"\n    deadline: "07:00"\n'
     )
     cycles = due_between(jobs.jobs["late"], jobs, utc(2026, 12, 1, 8), utc(2026, 12, 2, 8))
 
@@ -66,8 +65,7 @@ def test_a_late_evening_slot_is_due_the_next_morning() -> None:
 
 def test_minutes_after_each_slot() -> None:
     jobs = catalogue(
-        "  hourly:\n    repository: a/hourly\n    schedule: \"0 * * * *\"\n"
-        "    deadline_minutes: 90\n"
+        '  hourly:\n    repository: a/hourly\n    schedule: "0 * * * *"\n    deadline_minutes: 90\n'
     )
     cycles = due_between(jobs.jobs["hourly"], jobs, utc(2026, 12, 1, 2), utc(2026, 12, 1, 4))
 
@@ -76,8 +74,8 @@ def test_minutes_after_each_slot() -> None:
 
 def test_london_deadline_follows_summer_time() -> None:
     jobs = catalogue(
-        "  uk:\n    repository: a/uk\n    schedule: \"0 1 * * *\"\n"
-        "    timezone: Europe/London\n    deadline: \"07:00\"\n"
+        '  uk:\n    repository: a/uk\n    schedule: "0 1 * * *"\n'
+        '    timezone: Europe/London\n    deadline: "07:00"\n'
     )
     job = jobs.jobs["uk"]
     # Sunday 29 March 2026 the clocks go forward at 01:00 GMT: 07:00 BST is 06:00 UTC.
@@ -102,12 +100,14 @@ def test_a_deadline_in_the_spring_gap_or_the_autumn_repeat() -> None:
 
 def test_minutes_are_elapsed_time_across_a_dst_change() -> None:
     jobs = catalogue(
-        "  uk:\n    repository: a/uk\n    schedule: \"30 0 * * *\"\n"
+        '  uk:\n    repository: a/uk\n    schedule: "30 0 * * *"\n'
         "    timezone: Europe/London\n    deadline_minutes: 120\n"
     )
     cycles = due_between(jobs.jobs["uk"], jobs, utc(2026, 3, 29), utc(2026, 3, 29, 6))
 
-    assert [(c.began, c.due) for c in cycles] == [(utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 2, 30))]
+    assert [(c.began, c.due) for c in cycles] == [
+        (utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 2, 30))
+    ]
 
 
 def test_after_jobs_count_from_their_cycle_s_upstream_slots() -> None:
@@ -115,7 +115,7 @@ def test_after_jobs_count_from_their_cycle_s_upstream_slots() -> None:
         "  builder:\n    repository: a/builder\n    after:\n      jobs: [lad, ca]\n"
         "    deadline_minutes: 90\n"
         "  tiles:\n    repository: a/tiles\n    after:\n      jobs: [builder]\n"
-        "    deadline: \"07:00\"\n"
+        '    deadline: "07:00"\n'
     )
     # lad at 00:00 is joined by ca at 01:00 within 90 min: the cycle begins at 01:00.
     builder = due_between(jobs.jobs["builder"], jobs, utc(2026, 12, 1), utc(2026, 12, 2))
@@ -129,8 +129,7 @@ def test_after_jobs_count_from_their_cycle_s_upstream_slots() -> None:
 
 def test_missed_ticks_catch_up_the_latest_cycles_only() -> None:
     jobs = catalogue(
-        "  nightly:\n    repository: a/nightly\n    schedule: \"0 1 * * *\"\n"
-        "    deadline: \"07:00\"\n"
+        '  nightly:\n    repository: a/nightly\n    schedule: "0 1 * * *"\n    deadline: "07:00"\n'
     )
     cycles = due_between(jobs.jobs["nightly"], jobs, utc(2026, 11, 1), utc(2026, 12, 1))
 
@@ -149,8 +148,8 @@ def test_missed_ticks_catch_up_the_latest_cycles_only() -> None:
 def test_windows_split_anywhere_find_each_cycle_once(start: datetime, cut: int, tz: str) -> None:
     # Ticks at any moments (missed or not) see every deadline exactly once between them.
     jobs = catalogue(
-        f"  jj:\n    repository: a/j\n    schedule: \"15 */3 * * *\"\n    timezone: {tz}\n"
-        "    deadline: \"07:30\"\n"
+        f'  jj:\n    repository: a/j\n    schedule: "15 */3 * * *"\n    timezone: {tz}\n'
+        '    deadline: "07:30"\n'
     )
     job = jobs.jobs["jj"]
     end = start + timedelta(hours=72)
@@ -177,5 +176,5 @@ def test_windows_split_anywhere_find_each_cycle_once(start: datetime, cut: int, 
 )
 def test_bad_deadline_fields(fields: str, wanted: str) -> None:
     with pytest.raises(CatalogueError) as caught:
-        catalogue("  jj:\n    repository: a/j\n    schedule: \"0 1 * * *\"\n" + fields)
+        catalogue('  jj:\n    repository: a/j\n    schedule: "0 1 * * *"\n' + fields)
     assert any(problem.field == wanted for problem in caught.value.problems)

@@ -113,7 +113,12 @@ def test_show_has_cost_start_lag_and_timeline(
     shown = json.loads(out)
     assert shown["cost"]["usd"] == pytest.approx(0.067)
     assert shown["start_lag_seconds"] == 120
-    assert [step["step"] for step in shown["timeline"]] == ["slot", "claimed", "RUNNING", "finished"]
+    assert [step["step"] for step in shown["timeline"]] == [
+        "slot",
+        "claimed",
+        "RUNNING",
+        "finished",
+    ]
 
 
 def test_jobs_and_status_exit_1_while_a_deadline_is_missed(

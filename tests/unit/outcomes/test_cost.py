@@ -173,3 +173,22 @@ def test_cost_text() -> None:
         "$12.40",
     ]
     assert attempt_cost(3600, 1, 0, Rate(1.0, 0, "x")) == 1.0
+
+
+def test_a_failure_alert_says_what_the_failed_run_cost() -> None:
+    from batchcron.models import Alert
+    from batchcron.outcomes.alerting import Where, message, texts
+
+    run = finished(
+        ("2026-12-01T05:00:00.000Z", "2026-12-01T05:15:00.000Z"),
+        ("2026-12-01T05:20:00.000Z", "2026-12-01T05:35:00.000Z"),
+        status=Status.FAILED,
+    )
+
+    failed = texts(message(run, Alert(kind="failed", failures=1), builder(), Where("eu-west-2")))
+    recovered = texts(
+        message(run, Alert(kind="recovered", failures=1), builder(), Where("eu-west-2"))
+    )
+
+    assert "*Cost*\n$0.067 (estimate, 2 attempts)" in failed
+    assert "Cost" not in recovered
