@@ -116,7 +116,7 @@ def event(status: str, run_id: str, started: datetime, job: str = "nightly", **k
 
 
 def test_a_missed_deadline_alerts_once_and_its_late_finish_is_followed_up_once(
-    world: World, slack: FakeSlack
+    world: World, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the nightly run submitted at its 01:00 slot and RUNNING since 05:12
     world.tick(at(0, 59))
@@ -124,6 +124,10 @@ def test_a_missed_deadline_alerts_once_and_its_late_finish_is_followed_up_once(
     run_id = "nightly-20261201T010000"
     assert world.store.get_run("nightly", run_id) is not None
     world.record(event("RUNNING", run_id, at(5, 12)))
+    # (its start lag, slot 01:00 -> RUNNING 05:12, as an EMF metric with the job as dimension)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert [(m["job"], m["StartLagSeconds"]) for m in emitted] == [("nightly", [15120.0])]
+    assert emitted[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["job"]]
 
     # When ticks pass 07:00, one of them twice (a duplicated invocation)
     for moment in (at(6, 59), at(7, 0), at(7, 0), at(7, 1)):
