@@ -78,7 +78,12 @@ def missed_text(
             waits = []
             for wait in decided.waiting:
                 latest = wait.latest
-                if latest is not None and wait.fresh:
+                upstream = states.get(wait.job)
+                if upstream is not None and upstream.active_run_id:
+                    begun = upstream.active_since
+                    stamp = f" since {clock_text(parse_time(begun), tz)}" if begun else ""
+                    waits.append(f"{wait.job}, still running{stamp}")
+                elif latest is not None and wait.fresh:
                     stamp = clock_text(latest.finished_at, tz)
                     waits.append(f"{wait.job}, {Status(latest.status).value} {stamp}")
                 else:
