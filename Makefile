@@ -91,9 +91,13 @@ fmt: $(STAMP) ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The parallel suites record every AWS call the functions make (tests/permissions/recorder.py);
+# tests/permissions then checks those calls against each function's role.
+CALL_RECORDINGS := .aws-sam/call-recordings
 pytest: $(STAMP)
-	$(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
-	$(BIN)/pytest tests/e2e
+	rm -rf $(CALL_RECORDINGS)
+	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
+	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest tests/permissions tests/e2e
 
 shell-test: $(STAMP) ## bats tests for batch_image scripts
 	@if ls tests/batch_image/*.bats >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bats tests/batch_image; fi

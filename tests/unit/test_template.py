@@ -427,21 +427,43 @@ def _granting(resources: dict[str, Any], action: str) -> list[dict[str, Any]]:
     ]
 
 
+def _submit_statement(resources: dict[str, Any]) -> dict[str, Any]:
+    [statement] = _granting(resources, "batch:SubmitJob")
+    return statement
+
+
+def _joined_resources(statement: dict[str, Any]) -> list[Any]:
+    """The items of the statement's Resource: !Split [",", !Join [",", [...]]]."""
+    delimiter, joined = statement["Resource"]["Fn::Split"]
+    join_delimiter, items = joined["Fn::Join"]
+    assert delimiter == join_delimiter == ","
+    return list(items)
+
+
 def test_batch_policy_covers_queue_definitions_extras_and_jobs(resources: dict[str, Any]) -> None:
     granted: dict[str, list[Any]] = {}
     for statement in _batch_statements(resources):
         for action in as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    submit = granted["batch:SubmitJob"]
+            granted.setdefault(action, []).append(statement["Resource"])
+    submit = _joined_resources(_submit_statement(resources))
     assert {"Fn::GetAtt": ["JobQueue", "JobQueueArn"]} in submit
-    assert {"Ref": "ExtraJobQueueArns"} in submit
-    assert {"Ref": "ExtraJobDefinitionArns"} in submit
+    assert JOB_ARN in submit  # SubmitJob is authorized against the new job too
+    extras = {item["Fn::If"][0]: item["Fn::If"][1:] for item in submit if "Fn::If" in item}
+    assert extras == {
+        "HasExtraJobQueues": [{"Fn::Join": [",", {"Ref": "ExtraJobQueueArns"}]}, NO_VALUE],
+        "HasExtraJobDefinitions": [
+            {"Fn::Join": [",", {"Ref": "ExtraJobDefinitionArns"}]},
+            NO_VALUE,
+        ],
+    }
     definition_arns = [r for r in submit if "Fn::Sub" in r and isinstance(r["Fn::Sub"], list)]
     assert any(r["Fn::Sub"][0].endswith(":${DefinitionPath}:*") for r in definition_arns)
-    assert granted["batch:TagResource"] == [JOB_ARN]
     assert granted["batch:TerminateJob"] == [JOB_ARN]
     assert granted["batch:DescribeJobs"] == ["*"]
     assert granted["batch:ListJobs"] == ["*"]
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
 def test_terminate_only_jobs_this_stack_tagged(resources: dict[str, Any]) -> None:
@@ -453,13 +475,12 @@ def test_terminate_only_jobs_this_stack_tagged(resources: dict[str, Any]) -> Non
         }, statement
 
 
-def test_tagging_only_at_submit_with_this_stacks_tag(resources: dict[str, Any]) -> None:
+def test_submit_and_tagging_only_with_this_stacks_tag(resources: dict[str, Any]) -> None:
     grants = _granting(resources, "batch:TagResource")
-    assert grants
+    assert grants == [_submit_statement(resources)]
     for statement in grants:
-        # Its own statement: the request-tag condition must not also gate SubmitJob.
-        assert as_list(statement["Action"]) == ["batch:TagResource"]
-        assert statement["Resource"] == JOB_ARN
+        # Tagging only in the SubmitJob request, and that request only with this stack's tag.
+        assert as_list(statement["Action"]) == ["batch:SubmitJob", "batch:TagResource"]
         condition = statement["Condition"]
         assert condition["StringEquals"] == {
             f"aws:RequestTag/{STACK_TAG}": {"Ref": "AWS::StackName"}
@@ -485,17 +506,6 @@ def test_webhook_reserved_concurrency_from_a_parameter(
     }
     for logical_id in ("DispatchFunction", "JobStateFunction"):
         assert "ReservedConcurrentExecutions" not in props(resources, logical_id)
-
-
-def test_extra_arn_statements_only_when_lists_are_set(resources: dict[str, Any]) -> None:
-    conditional = [
-        s
-        for s in props(resources, "BatchAccessPolicy")["PolicyDocument"]["Statement"]
-        if "Fn::If" in s
-    ]
-    assert {s["Fn::If"][0] for s in conditional} == {"HasExtraJobQueues", "HasExtraJobDefinitions"}
-    for statement in conditional:
-        assert statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def _secret_resources(resources: dict[str, Any], logical_id: str) -> list[Any]:
