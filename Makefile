@@ -133,14 +133,25 @@ build-check: $(SAM) catalogue ## sam build into .aws-sam/check (skipped, saying 
 	test -f .aws-sam/check/build/DispatchFunction/jobs.compiled.json; \
 	echo "build-check: sam build took $$(( $$(date +%s) - start )) s"
 
-deploy: build ## sam deploy samconfig's CONFIG_ENV [IMAGE_URI=<from make push-image>] [OVERRIDES="Key=Value ..."]
+# Every deploy first checks, in seconds, what it needs (credentials, region, python3.12, no
+# REPLACE_ME placeholders, the image in ECR when schedules are on, Lambda concurrency): a
+# missing one fails before the build, naming its fix. `batchcron preflight --help` lists them.
+PREFLIGHT ?= $(BIN)/batchcron preflight
+
+deploy: $(STAMP) ## sam deploy samconfig's CONFIG_ENV [IMAGE_URI=<from make push-image>] [OVERRIDES="Key=Value ..."]
+	$(PREFLIGHT) --config-env '$(CONFIG_ENV)' $(if $(IMAGE_URI),'ImageUri=$(IMAGE_URI)') $(OVERRIDES)
+	@$(MAKE) --no-print-directory build
 	@echo "deploying samconfig environment '$(CONFIG_ENV)' to $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),the AWS profile's region)"
 	@overrides="$$($(PYTHON) tools/deploy_overrides.py samconfig.toml '$(CONFIG_ENV)' $(if $(IMAGE_URI),'ImageUri=$(IMAGE_URI)') $(OVERRIDES))"; \
 	mapfile -t params <<<"$$overrides"; \
 	set -x; $(SAM) deploy --config-env '$(CONFIG_ENV)' --parameter-overrides "$${params[@]}"
 
-deploy-guided: build ## the first deploy, asking for every parameter (answers saved to samconfig.toml)
-	$(SAM) deploy --guided --config-env '$(CONFIG_ENV)'
+# samconfig.toml answers what `sam deploy --guided` would ask, but for the VPC: this asks for
+# Subnets and SecurityGroupIds (offering the default VPC's), saves them, then deploys.
+deploy-guided: $(STAMP) ## the first deploy: asks for the VPC's subnets and security groups (saved to samconfig.toml), then make deploy
+	$(PREFLIGHT) --guided --config-env '$(CONFIG_ENV)'
+	$(BIN)/python tools/guided_deploy.py samconfig.toml '$(CONFIG_ENV)'
+	@$(MAKE) --no-print-directory deploy
 
 IMAGE_NAME ?= batchcron-batch
 IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
