@@ -49,6 +49,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# checkov in a virtualenv of its own: its pinned dependencies conflict with .venv's.
+CHECKOV_VENV ?= .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov>=3.3,<3.4'
+
 $(SAM):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
@@ -76,7 +85,7 @@ browser: ## install chromium + chromium-driver for the browser test (root, when 
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
 
-lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
+lint: $(STAMP) $(SAM) $(CHECKOV) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint, checkov and parliament of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/
@@ -84,6 +93,9 @@ lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam vali
 	$(SAM) validate --lint --template template.yaml
 	$(SAM_VENV)/bin/python tools/sam_transform.py template.yaml .aws-sam/transformed.json
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml .aws-sam/transformed.json
+	@# Every skipped check is in its resource's Metadata (checkov: skip:) with the reason.
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
+	$(BIN)/pytest -q -p no:cacheprovider tests/permissions/test_parliament.py tests/unit/test_checkov_skips.py
 	$(BIN)/shellcheck -x batch_image/*.sh tools/*.sh
 	@if [ -f batch_image/Dockerfile ]; then $(BIN)/hadolint batch_image/Dockerfile; fi
 
