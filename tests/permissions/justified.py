@@ -18,3 +18,17 @@ for _function in ("DispatchFunction", "JobStateFunction"):
         "EventInvokeConfig OnFailure: the Lambda service sends an event that failed every "
         "retry to the function's failure queue with the function's role"
     )
+
+# Code paths the suites do not reach through these functions' entry points, with where they are.
+JUSTIFIED[("WebhookFunction", "batch:TerminateJob")] = (
+    "a push to a `concurrency: replace` job terminates its running run first "
+    "(scheduling/submit.py Submitter.start, the one submit path every trigger takes)"
+)
+JUSTIFIED[("JobStateFunction", "batch:TerminateJob")] = (
+    "a finished run starts its `after:` jobs through the same Submitter.start, which terminates "
+    "a `concurrency: replace` job's running run"
+)
+JUSTIFIED[("JobStateFunction", "batch:ListJobs")] = (
+    "after an ambiguous SubmitJob error (timeout, 5xx) adapters/batch.py looks the job up by "
+    "name (ListJobs) before retrying, on the job-state function's downstream submits too"
+)

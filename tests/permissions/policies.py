@@ -275,6 +275,20 @@ def function_environment(template: dict[str, Any], function: str) -> dict[str, A
     return variables
 
 
+def parameters_from_environment(
+    template: dict[str, Any], function: str, environment: Mapping[str, str]
+) -> dict[str, str]:
+    """Parameters the recorded environment gives away: EXTRA_JOB_QUEUE_ARNS is
+    !Join [",", !Ref ExtraJobQueueArns], so its value is that parameter's."""
+    found: dict[str, str] = {}
+    for name, node in function_environment(template, function).items():
+        value = environment.get(name)
+        join = node.get("Fn::Join") if isinstance(node, dict) else None
+        if value and join and join[0] == "," and isinstance(join[1], dict) and "Ref" in join[1]:
+            found[str(join[1]["Ref"])] = value
+    return found
+
+
 def bindings_from_environment(
     template: dict[str, Any], function: str, environment: Mapping[str, str]
 ) -> dict[str, str]:
@@ -309,6 +323,7 @@ def resolver_for(
         region=region,
         stack_name=_pseudo_stack_name(template, function, environment),
         bindings=bindings_from_environment(template, function, environment),
+        parameters=parameters_from_environment(template, function, environment),
     )
 
 

@@ -27,15 +27,15 @@ from typing import Any
 ENV_DIR = "BATCHCRON_CALL_RECORDINGS"
 
 # (module, qualified name) of each function's entry points -> template logical ID. The
-# handlers are what Lambda invokes; Dispatcher.tick and Recorder.record_event/record are the
-# logic the handlers call, which tests/fault_injection drives without the handler around it.
+# handlers are what Lambda invokes; Dispatcher.tick is the logic the dispatch handler calls,
+# which tests/fault_injection drives on the stack's own resources without the handler around
+# it. (Recorder is not an entry point: the fault campaigns build Recorders on tables of their
+# own, which no deployed function is wired to; the job-state handler's calls are recorded.)
 ENTRY_POINTS: dict[tuple[str, str], str] = {
     ("batchcron.handlers.dispatch", "handler"): "DispatchFunction",
     ("batchcron.handlers.webhook", "handler"): "WebhookFunction",
     ("batchcron.handlers.job_state", "handler"): "JobStateFunction",
     ("batchcron.scheduling.dispatch", "Dispatcher.tick"): "DispatchFunction",
-    ("batchcron.outcomes.record", "Recorder.record_event"): "JobStateFunction",
-    ("batchcron.outcomes.record", "Recorder.record"): "JobStateFunction",
 }
 
 # The environment variables template.yaml gives the functions: resource names and ARNs the
@@ -92,9 +92,17 @@ class Call:
 
     def key(self) -> str:
         """Identity for de-duplication: everything but the test that made it."""
-        fields = asdict(self)
-        fields.pop("test")
-        return json.dumps(fields, sort_keys=True, default=str)
+        return repr(
+            (
+                self.function,
+                self.service,
+                self.operation,
+                sorted(self.params.items()),
+                self.region,
+                sorted(self.environment.items()),
+                sorted((self.resource_tags or {}).items()),
+            )
+        )
 
 
 @dataclass
