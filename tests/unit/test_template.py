@@ -458,6 +458,7 @@ def test_batch_policy_covers_queue_definitions_extras_and_jobs(resources: dict[s
     }
     definition_arns = [r for r in submit if "Fn::Sub" in r and isinstance(r["Fn::Sub"], list)]
     assert any(r["Fn::Sub"][0].endswith(":${DefinitionPath}:*") for r in definition_arns)
+    assert granted["batch:TagResource"] == [JOB_ARN]
     assert granted["batch:TerminateJob"] == [JOB_ARN]
     assert granted["batch:DescribeJobs"] == ["*"]
     assert granted["batch:ListJobs"] == ["*"]
@@ -475,17 +476,19 @@ def test_terminate_only_jobs_this_stack_tagged(resources: dict[str, Any]) -> Non
         }, statement
 
 
-def test_submit_and_tagging_only_with_this_stacks_tag(resources: dict[str, Any]) -> None:
+def test_tagging_only_at_submit_with_this_stacks_tag(resources: dict[str, Any]) -> None:
     grants = _granting(resources, "batch:TagResource")
-    assert grants == [_submit_statement(resources)]
+    assert grants
     for statement in grants:
-        # Tagging only in the SubmitJob request, and that request only with this stack's tag.
-        assert as_list(statement["Action"]) == ["batch:SubmitJob", "batch:TagResource"]
+        # Its own statement: the request-tag condition must not also gate SubmitJob.
+        assert as_list(statement["Action"]) == ["batch:TagResource"]
+        assert statement["Resource"] == JOB_ARN
         condition = statement["Condition"]
         assert condition["StringEquals"] == {
             f"aws:RequestTag/{STACK_TAG}": {"Ref": "AWS::StackName"}
         }
         assert condition["ForAllValues:StringLike"] == {"aws:TagKeys": ["batchcron:*"]}
+    assert "Condition" not in _submit_statement(resources)
 
 
 def test_functions_know_their_stack_for_the_job_tag(template: dict[str, Any]) -> None:
