@@ -183,6 +183,8 @@ class Run(Record):
     alert: Alert | None = None
     foreign: bool = False  # submitted outside batchcron (recorded from its events)
     upstream_runs: list[str] = field(default_factory=list)  # trigger upstream: what completed it
+    cancel_requested_at: str | None = None  # `cancel` asked Batch to terminate it (by whom)
+    cancel_requested_by: str | None = None
 
     @property
     def finished(self) -> bool:

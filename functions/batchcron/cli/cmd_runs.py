@@ -201,13 +201,13 @@ def runs(
 
 STATUS_COLUMNS = (
     Column("JOB"),
-    Column("LATEST RUN"),
     Column("STATUS"),
-    Column("WHEN", priority=2),
-    Column("EXIT", priority=3),
-    Column("FAILURES", priority=1),
-    Column("LAST SUCCESS", priority=4),
-    Column("PAUSED", priority=5),
+    Column("WHEN", priority=1),
+    Column("LATEST RUN", priority=2),
+    Column("FAILURES", priority=3),
+    Column("EXIT", priority=4),
+    Column("LAST SUCCESS", priority=5),
+    Column("PAUSED", priority=6),
 )
 
 
@@ -234,11 +234,11 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
             cells.append(
                 [
                     row["job"] + ("" if row["in_catalogue"] else " (not in catalogue)"),
-                    row["latest_run"] or Text("never run", style="dim"),
-                    terminal.status_text(row["status"]),
+                    status_cell(row),
                     terminal.when(row["at"]),
-                    "-" if row["exit_code"] is None else str(row["exit_code"]),
+                    row["latest_run"] or Text("never run", style="dim"),
                     Text(str(streak), style="red") if streak else "0",
+                    "-" if row["exit_code"] is None else str(row["exit_code"]),
                     terminal.when(row["last_success_at"]),
                     Text("yes", style="yellow") if row["paused"] else "no",
                 ]
@@ -253,12 +253,24 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     return watching(draw, watch)
 
 
+def status_cell(row: dict[str, Any]) -> Cell:
+    """The STATUS cell: `waiting: conservation-area FAILED 01:42` for a job held up by its
+    upstreams, else the latest run's status (`never run`)."""
+    if row["waiting"]:
+        return Text(row["waiting"], style="bold red")
+    if row["status"] is None:
+        return Text("never run", style="dim")
+    return terminal.status_text(row["status"])
+
+
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
+    from batchcron.catalogue.upstream import waiting, waiting_text
     from batchcron.models import JobState
     from batchcron.wiring import store
 
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}
+    now = utcnow()
     names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -267,6 +279,9 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
         failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
         )
+        job = catalogue.jobs.get(name)
+        active = latest is not None and not latest.status.terminal
+        waits = () if job is None or active else waiting(job, states, now)
         rows.append(
             {
                 "job": name,
@@ -282,6 +297,8 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "paused": state.paused,
                 "failing": failing,
                 "in_catalogue": name in catalogue.jobs,
+                "waiting": waiting_text(waits) if waits else None,
+                "waiting_for_runs": [w.latest.run_id for w in waits if w.failed and w.latest],
             }
         )
     return rows
@@ -312,6 +329,10 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         ("Status", terminal.status_text(run.status)),
         ("Trigger", run.trigger + (f", slot {terminal.when(run.slot)}" if run.slot else "")),
     ]
+    for upstream in run.upstream_runs:  # the runs that completed the cycle this run started
+        fields.append(
+            ("Upstream run", Text.assemble(upstream, (f"  batchcron show {upstream}", "dim")))
+        )
     if run.repository:
         fields.append(("Repository", run.repository))
     if run.git_ref:
@@ -360,3 +381,4 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         line = Text.assemble((f"{label + ':':<15}", "bold"), value)
         console.print(line, soft_wrap=True)
     return 0
+

@@ -314,10 +314,13 @@ class LocalSystem:
         say(f"Clock  {clock_text(options.now)}", markup=False, highlight=False, soft_wrap=True)
         for label, value in rows:
             say(f"  [cyan]{label:<12}[/] {value}", markup=True, highlight=False, soft_wrap=True)
+        # One command a line: a line never wraps mid-word on a narrow terminal.
         say("In another terminal:")
         if pushed is not None:
-            say(f"  {command} push {pushed.repository}      # a signed sample push", soft_wrap=True)
-        say(f"  {command} runs     {command} status     {command} jobs", soft_wrap=True)
+            say("  a signed sample push:", highlight=False)
+            say(f"  {command} push {pushed.repository}", markup=False, soft_wrap=True)
+        for name in ("runs", "status", "jobs"):
+            say(f"  {command} {name}", markup=False, highlight=False, soft_wrap=True)
         say("Ctrl-C stops.", soft_wrap=True)
 
     def finish(self) -> None:

@@ -132,8 +132,17 @@ def test_cancel_drops_a_queued_run(page: StatusPage) -> None:
     from batchcron.wiring import store
 
     record("parish", "parish-1", Status.QUEUED, datetime.now(UTC))
-    text = follow(page, post(page, "/actions/cancel", "job=parish&run_id=parish-1&token=t0ken"))
+    # The first click asks: the run page with a confirming form, nothing cancelled yet.
+    first = post(page, "/actions/cancel", "job=parish&run_id=parish-1&token=t0ken")
+    assert first.headers["Location"] == "/runs/parish/parish-1?confirm=cancel"
+    text = follow(page, first)
+    assert 'id="cancel-confirm"' in text and 'name="confirm" value="yes"' in text
+    assert store().get_run("parish", "parish-1").status == Status.QUEUED  # type: ignore[union-attr]
+    # The second click cancels.
+    form = "job=parish&run_id=parish-1&confirm=yes&token=t0ken"
+    text = follow(page, post(page, "/actions/cancel", form))
     assert "dropped queued run parish-1" in text
+    assert 'id="cancel-confirm"' not in text and 'id="cancel"' not in text
     assert store().get_run("parish", "parish-1").status == Status.SUPERSEDED  # type: ignore[union-attr]
 
 
