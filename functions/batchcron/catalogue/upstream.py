@@ -210,5 +210,9 @@ def waiting(job: Job, states: Mapping[str, JobState], now: datetime) -> tuple[Wa
 
 
 def waiting_text(waits: Iterable[Wait]) -> str:
-    """The status of a waiting job: `waiting: conservation-area FAILED 01:42`."""
-    return "waiting: " + "; ".join(wait.short() for wait in waits)
+    """The status of a waiting job: `waiting: conservation-area FAILED 01:42`, or for upstreams
+    with no run in the cycle yet just their names (`waiting: parish, green-belt`)."""
+    waits = list(waits)
+    failed = [wait.short() for wait in waits if wait.failed]
+    others = [wait.job for wait in waits if not wait.failed]
+    return "waiting: " + "; ".join([*failed, *([", ".join(others)] if others else [])])

@@ -133,9 +133,9 @@ class RunView:
 # reason (the Slack alert says it); the columns go in this order as the terminal narrows.
 RUN_COLUMNS = (
     Column("RUN"),
-    Column("TRIGGER", priority=2),
+    Column("TRIGGER", priority=1),
     Column("STATUS"),
-    Column("DURATION", priority=1),
+    Column("DURATION", priority=2),
     Column("EXIT", priority=3),
 )
 
