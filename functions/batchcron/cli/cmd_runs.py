@@ -381,4 +381,3 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         line = Text.assemble((f"{label + ':':<15}", "bold"), value)
         console.print(line, soft_wrap=True)
     return 0
-

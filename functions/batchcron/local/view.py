@@ -125,7 +125,9 @@ class RunView:
         title = "runs (newest first) — Ctrl-C stops"
         if not self._runs:
             return Group(Text(title, style="bold"), Text("no runs yet", style="dim"))
-        table = lines(RUN_COLUMNS, [run_cells(run) for run in self._runs[:15]], width=self.console.width)
+        table = lines(
+            RUN_COLUMNS, [run_cells(run) for run in self._runs[:15]], width=self.console.width
+        )
         return Group(Text(title, style="bold"), *table)
 
 

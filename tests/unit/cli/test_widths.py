@@ -173,7 +173,7 @@ def test_wide_shows_every_column_without_wrapping(
 ) -> None:
     buffer = terminal(monkeypatch, width)
     assert main(["runs", "-o", "wide"]) == 0
-    header, rule, *rows = buffer.getvalue().splitlines()
+    header, _, *rows = buffer.getvalue().splitlines()
     for name in ("RUN", "JOB", "TRIGGER", "STATUS", "CREATED", "REASON", "BATCH JOB", "REF"):
         assert name in header
     assert len(rows) == 3  # one line per run, however long
