@@ -207,7 +207,7 @@ def test_the_status_page_in_a_browser(
     name_box = card.find_element(By.CSS_SELECTOR, "th.job").rect
     squares = [c for c in card.find_elements(By.CSS_SELECTOR, "a.cell") if c.is_displayed()]
     assert 1 <= len(squares) <= 10
-    assert all(0 <= c.rect["x"] and c.rect["x"] + c.rect["width"] <= 390 for c in squares)
+    assert all(c.rect["x"] >= 0 and c.rect["x"] + c.rect["width"] <= 390 for c in squares)
     assert squares[0].rect["y"] > name_box["y"]  # under the name, on screen with it
     browser.set_window_size(1360, 900)
 

@@ -10,7 +10,7 @@ import click
 from batchcron.adapters import terminal
 from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.catalogue.words import describe_schedule
-from batchcron.cli.app import cli, connect, output_options, target_options
+from batchcron.cli.app import cli, connect, output_options, read_catalogue, target_options
 from batchcron.cli.target import TargetError, TargetOptions
 from batchcron.models import iso, utcnow
 
@@ -34,10 +34,9 @@ JOB_COLUMNS = (
 def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
     With JOB: that job's every field, defaults applied."""
-    from batchcron.catalogue.loading import load_catalogue
     from batchcron.cli.graph import after_text
 
-    catalogue = load_catalogue()
+    catalogue = read_catalogue()
     chosen = [catalogue.get(job)] if job else list(catalogue.jobs.values())
     paused: dict[str, bool] | None = None
     states: dict[str, Any] | None = None

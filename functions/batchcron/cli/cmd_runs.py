@@ -18,6 +18,7 @@ from batchcron.cli.app import (
     find_run,
     output_options,
     parse_since,
+    read_catalogue,
     target_options,
     watch_option,
     watching,
@@ -150,7 +151,6 @@ def runs(
 ) -> int:
     """Run history, newest first (one JOB, or every job; a job removed from the catalogue
     keeps its history)."""
-    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Status, iso
 
     wanted: Status | None = None
@@ -175,7 +175,7 @@ def runs(
         found = store().runs_for_job(job, limit=fetch) if job else store().recent_runs(limit=fetch)
         if job and not found:
             # A job removed from the catalogue keeps its history; only a name never seen is wrong.
-            load_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
+            read_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
         if wanted is not None:
             found = [run for run in found if run.status == wanted]
         if start is not None:
@@ -217,9 +217,7 @@ STATUS_COLUMNS = (
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
-    from batchcron.catalogue.loading import load_catalogue
-
-    catalogue = load_catalogue()
+    catalogue = read_catalogue()
     connect(target)
 
     def draw() -> int:

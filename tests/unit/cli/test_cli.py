@@ -21,6 +21,7 @@ from batchcron.models import Run, Status, iso
 def _cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No running local mode is found; whatever a command does to os.environ is undone."""
     monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path / "no-local"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the last good catalogue
     monkeypatch.delenv("BATCHCRON_STACK", raising=False)
     saved = dict(os.environ)
     output.reset()
@@ -533,7 +534,33 @@ def test_push_to_a_closed_port_says_what_to_do(capsys: pytest.CaptureFixture[str
         capsys, "push", "a/b", "--url", f"http://127.0.0.1:{closed_port()}/github", "--secret", "x"
     )
     assert code == 1
-    assert "cannot reach" in err
+    assert "start local mode with `make run`" in err and "Errno" not in err
+
+
+def test_read_commands_answer_from_the_last_good_catalogue_and_say_why(
+    aws_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from batchcron.catalogue.loading import jobs_file
+
+    good = jobs_file().read_text()
+    file = tmp_path / "jobs.yaml"
+    file.write_text(good)
+    monkeypatch.setenv("JOBS_FILE", str(file))
+    assert run_cli(capsys, "jobs")[0] == 0  # a good load keeps a copy
+    file.write_text(good.replace('schedule: "0 1 * * *"', 'schedule: "0 25 * * *"'))
+    os.utime(file, (file.stat().st_mtime + 5, file.stat().st_mtime + 5))
+    for command in (["jobs"], ["status"], ["runs", "parish"]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 0, (command, err)
+        assert "1 catalogue error(s); showing the last good catalogue" in err
+        assert "job 'conservation-area', field 'schedule'" in err
+        if command != ["runs", "parish"]:
+            assert "entity-builder" in out and "conservation-area" in out
+    code, _, err = run_cli(capsys, "validate", str(file))
+    assert code == 1 and "field 'schedule'" in err
 
 
 # --- targets and errors --------------------------------------------------------------------------
