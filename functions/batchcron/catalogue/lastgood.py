@@ -7,6 +7,7 @@ returns that copy with the error, so `jobs`, `status` and `runs` still answer an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,10 +35,8 @@ def load_or_last_good(path: Path | str | None = None) -> tuple[Catalogue, Catalo
         catalogue = load_catalogue(file)
     except CatalogueError as exc:
         return _read(cache_path(file)) or Catalogue(jobs={}), exc
-    try:
+    with contextlib.suppress(OSError):  # a read-only home: the copy is a convenience only
         _keep(cache_path(file), catalogue)
-    except OSError:  # a read-only home: the copy is a convenience, the answer is not
-        pass
     return catalogue, None
 
 

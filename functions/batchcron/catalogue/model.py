@@ -231,15 +231,18 @@ def cross_field_problems(
         if allowed is None:
             sizes = ", ".join(f"{v:g}" for v in FARGATE_MEMORY)
             problems.append(("vcpus", f"Fargate supports {sizes} vCPUs"))
-        elif isinstance(memory_mib, int) and not isinstance(memory_mib, bool):
-            if memory_mib not in allowed:
-                problems.append(
-                    (
-                        "memory_mib",
-                        f"{memory_mib} MiB is not a Fargate size for {vcpus:g} vCPU "
-                        f"({_describe_sizes(allowed)})",
-                    )
+        elif (
+            isinstance(memory_mib, int)
+            and not isinstance(memory_mib, bool)
+            and memory_mib not in allowed
+        ):
+            problems.append(
+                (
+                    "memory_mib",
+                    f"{memory_mib} MiB is not a Fargate size for {vcpus:g} vCPU "
+                    f"({_describe_sizes(allowed)})",
                 )
+            )
     return problems
 
 
