@@ -35,7 +35,8 @@ def slack_text(message: dict[str, Any]) -> list[str]:
             label = FIELD.match(text)
             if label:  # "*Label*\nvalue" fields read better on one line
                 text = f"{label.group(1)}: {label.group(2)}"
-            lines.append(MARKUP.sub("", text).replace("\n", " "))
+            # One line each: a block's lines (a reason, then what it blocks) never run together.
+            lines.extend(line.strip() for line in MARKUP.sub("", text).splitlines() if line.strip())
 
     blocks = list(message.get("blocks") or [])
     for attachment in message.get("attachments") or []:

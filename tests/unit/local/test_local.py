@@ -79,6 +79,18 @@ def test_slack_block_kit_reads_as_plain_lines() -> None:
     assert slack_text({"text": "just text"}) == ["just text"]
 
 
+def test_a_slack_section_of_several_lines_stays_several_lines() -> None:
+    text = (
+        "*Status reason*\n```Essential container in task exited```\n"
+        "blocks: entity-builder (waiting for this job to succeed)"
+    )
+    message = {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    assert slack_text(message) == [
+        "Status reason: Essential container in task exited",
+        "blocks: entity-builder (waiting for this job to succeed)",
+    ]
+
+
 # --- outcomes and ticks --------------------------------------------------------------------------
 
 
