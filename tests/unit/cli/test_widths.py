@@ -218,3 +218,35 @@ def test_local_live_table_and_summary(width: int) -> None:
         assert not re.search(rf"\b{cut}\b", text), cut
     if width >= 80:
         assert "TRIGGER" in text and "upstream" in text
+
+
+def test_one_job_says_what_it_waits_for_and_each_field_once(
+    history: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["jobs", "entity-builder"]) == 0
+    out = capsys.readouterr().out
+    assert "waiting for:" in out and "conservation-area: FAILED 01:42" in out
+    assert "status:" in out and "waiting: conservation-area FAILED 01:42" in out
+    assert len(re.findall(r"^\s+schedule:", out, re.MULTILINE)) == 1
+    assert re.search(r"^\s+vcpus:\s+2$", out, re.MULTILINE), out
+    assert main(["jobs", "parish"]) == 0
+    assert re.search(r"^\s+vcpus:\s+1$", capsys.readouterr().out, re.MULTILINE)
+
+
+def test_show_lists_the_upstream_runs_that_started_a_run(
+    history: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_run(
+        "tiles-builder",
+        "tiles-builder-20261130T050000",
+        Status.SUCCEEDED,
+        NOW - timedelta(hours=1),
+        upstream_runs=["entity-builder-20261130T040000"],
+    )
+    assert main(["show", "tiles-builder-20261130T050000"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^Upstream run:\s+entity-builder-20261130T040000  batchcron show entity-builder-2026",
+        out,
+        re.MULTILINE,
+    ), out
