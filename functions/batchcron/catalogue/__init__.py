@@ -1,7 +1,8 @@
 """The job catalogue (`jobs.yaml`): its records (`model`), loading and error reporting
-(`loading`, `errors`), its compiled form (`compiled`, built by `build`), cron slots
+(`loading`, `errors`), the last good copy read commands fall back on (`lastgood`), its
+compiled form (`compiled`, built by `build`), cron slots
 (`schedule`), schedules in words (`words`) and the `after:` cycle rule (`upstream`). Pure but
-for reading the catalogue file.
+for reading the catalogue file (and the last good copy in the user's cache folder).
 
 May import: `records`, `models` and the standard library (YAML, cron libraries); never the
 store, adapters, the domain folders or the faces.

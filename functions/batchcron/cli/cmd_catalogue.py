@@ -17,7 +17,7 @@ from batchcron.models import iso, utcnow
 JOB_COLUMNS = (
     Column("JOB"),
     Column("STATUS"),
-    Column("SCHEDULE", priority=1, free_text=True, min_width=16),
+    Column("SCHEDULE", priority=1, free_text=True),
     Column("NEXT RUN", priority=2),
     Column("AFTER", priority=3, free_text=True),
     Column("ON PUSH", priority=4),

@@ -468,3 +468,20 @@ def test_no_handler_imports_the_page() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_large_text_responses_are_gzipped_small_and_binary_ones_not() -> None:
+    import gzip
+
+    from batchcron.ui.app import Response
+    from batchcron.ui.server import compressed
+
+    page = Response(200, b"<a class='cell'></a>" * 500)
+    packed = compressed(page)
+    assert (
+        packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    )
+    assert gzip.decompress(packed.body) == page.body and len(packed.body) < len(page.body) // 10
+    assert compressed(Response(200, b"small")).body == b"small"
+    icon = Response(200, b"x" * 5000, "image/png")
+    assert "Content-Encoding" not in compressed(icon).headers
