@@ -177,10 +177,10 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
         ),
     ]
     audit = (
-        f"{command('ui')}; `npx {LIGHTHOUSE}` (installed under .node/) against {CHROMIUM} "
+        f"{command('ui')}; `{LIGHTHOUSE}` (npm, installed under .node/) against {CHROMIUM} "
         '(CHROME_PATH, --chrome-flags="--headless=new --no-sandbox"), default (mobile) '
         "settings, on `GET /` served on 127.0.0.1 by `batchcron.ui.server`, the same "
-        f"{JOBS} jobs × {RUNS} runs"
+        f"{JOBS} jobs × {RUNS} runs; load average {os.getloadavg()[0]:.1f} after it"
     )
     for category in ("accessibility", "performance"):
         score = scores.get(category) if scores else None
@@ -244,5 +244,8 @@ def _lighthouse(page: Any, work: Path) -> tuple[dict[str, int] | None, str]:
         server.stop()
     if done.returncode != 0 or not report.exists():
         return None, f"lighthouse exited {done.returncode}: {done.stderr.strip()[-200:]}"
+    from bench.common import WORK
+
+    shutil.copyfile(report, WORK / "lighthouse.json")  # the whole report, to see why
     categories = json.loads(report.read_text())["categories"]
     return {name: round(100 * (value["score"] or 0)) for name, value in categories.items()}, ""
