@@ -122,7 +122,10 @@ def job_status(
         return "?"
     if paused.get(job.name):
         return "paused"
-    waits = waiting(job, states, now)
+    try:
+        waits = waiting(job, states, now)
+    except Exception:  # one job's odd state must not hide the listing
+        return "?"
     if waits:
         return waiting_text(waits)
     if job.schedule:

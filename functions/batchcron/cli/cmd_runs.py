@@ -261,8 +261,19 @@ def status_cell(row: dict[str, Any]) -> Cell:
     return terminal.status_text(row["status"])
 
 
+def _waits(job: Any, states: Any, now: Any) -> tuple[Any, ...]:
+    """What holds `job` up; nothing when its states cannot be read (the row still shows)."""
+    from batchcron.catalogue.upstream import waiting
+
+    try:
+        return waiting(job, states, now)
+    except Exception as exc:  # one job's odd state must not hide every other row
+        terminal.err().print(f"{job.name}: cannot tell what it waits for: {exc}", markup=False)
+        return ()
+
+
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
-    from batchcron.catalogue.upstream import waiting, waiting_text
+    from batchcron.catalogue.upstream import waiting_text
     from batchcron.models import JobState
     from batchcron.wiring import store
 
@@ -279,7 +290,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
         )
         job = catalogue.jobs.get(name)
         active = latest is not None and not latest.status.terminal
-        waits = () if job is None or active else waiting(job, states, now)
+        waits = () if job is None or active else _waits(job, states, now)
         rows.append(
             {
                 "job": name,

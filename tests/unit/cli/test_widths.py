@@ -250,3 +250,19 @@ def test_show_lists_the_upstream_runs_that_started_a_run(
         out,
         re.MULTILINE,
     ), out
+
+
+def test_one_unreadable_upstream_state_leaves_every_row_of_status(
+    history: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchcron.wiring import store
+
+    store().update_job_state("conservation-area", {"last_finished_at": "not a time"})
+    assert main(["status", "--json"]) == 1
+    captured = capsys.readouterr()
+    import json
+
+    rows = {row["job"]: row for row in json.loads(captured.out)}
+    assert {"entity-builder", "parish", "tiles-builder"} <= set(rows)
+    assert rows["entity-builder"]["waiting"] is None
+    assert "entity-builder: cannot tell what it waits for" in captured.err
