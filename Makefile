@@ -37,7 +37,7 @@ PARALLEL_SUITES := tests/unit tests/integration tests/fault_injection
 TEST_CALENDAR ?= 2026-12-31 23:59:30,2027-03-28 00:59:30
 AT ?=
 
-.PHONY: help venv run test calendar test-calendar browser lint fmt typecheck validate pytest shell-test bench catalogue build build-check deploy deploy-guided image push-image stack-named run-job clean
+.PHONY: help venv run test calendar test-calendar browser node-tools lint fmt typecheck validate pytest shell-test bench catalogue build build-check deploy deploy-guided image push-image stack-named run-job clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,18 @@ browser: ## install chromium + chromium-driver for the browser test (root, when 
 		echo "installing chromium and chromium-driver (apt-get)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
+	@$(MAKE) --no-print-directory node-tools
+
+# The page audits' npm tools (axe-core for the browser test; Lighthouse runs through npx in the
+# bench), installed under .node/ (git-ignored), pinned. Without npm the audits skip with a reason.
+AXE_VERSION := 4.14.1
+AXE := .node/node_modules/axe-core/axe.min.js
+node-tools: ## install axe-core (npm) under .node/ for the browser test's accessibility audit
+	@if [ -f $(AXE) ] && grep -q '"version": "$(AXE_VERSION)"' .node/node_modules/axe-core/package.json; then :; \
+	elif command -v npm >/dev/null; then \
+		echo "installing axe-core@$(AXE_VERSION) under .node/ (npm)"; \
+		npm install --prefix .node --no-audit --no-fund --no-save axe-core@$(AXE_VERSION) >/dev/null; \
+	else echo "no npm: the browser test's axe audit will be skipped"; fi
 
 lint: $(STAMP) $(SAM) $(CHECKOV) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint, checkov and parliament of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .

@@ -41,6 +41,13 @@ CAUSES: dict[str, str] = {
         "~4 s; against AWS Batch's 50/s, 2 s. The reference column (the same number of bare "
         "sequential submit_job calls) shows how much of it is moto's own speed."
     ),
+    "Status page: Lighthouse performance": (
+        "Cause when missed: main-thread work and the server's answer time under Lighthouse's "
+        "simulated mobile CPU (4× slowdown) on top of this machine's own load (the row's load "
+        "average): the grid is 2,500 linked squares (~3,800 elements, 845 KiB of HTML, 52 KiB "
+        "gzipped on the wire), so total blocking time and the first paint move with the CPU "
+        "Lighthouse gets. Accessibility's remaining point: `target-size` (the 14 px squares)."
+    ),
     "Status page: grid render, 100 jobs × 25 runs": (
         "Cause when missed: the reads. The grid makes two Queries (every job's state, every "
         "job's RECENT item) and nothing else; moto's response serialiser costs about 0.1 ms "

@@ -1,10 +1,15 @@
 """Status page: the grid (`GET /`) for 100 jobs with 25 runs each, rendered by the real page
 (`batchcron.ui`) reading the run store on the moto server: wall time per render and the
-DynamoDB calls it makes (botocore `before-call` hook)."""
+DynamoDB calls it makes (botocore `before-call` hook); then Lighthouse (npm `lighthouse`,
+pinned, installed under .node/) against Debian's chromium scores the same grid served on HTTP
+for accessibility and performance. Without Node or chromium those rows say why they are empty."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +32,10 @@ RUNS = 25
 RENDERS = 5
 TARGET_SECONDS = 0.5
 STATUSES = ("SUCCEEDED",) * 6 + ("FAILED", "SKIPPED")
+LIGHTHOUSE = "lighthouse@12.2.3"
+CHROMIUM = Path("/usr/bin/chromium")
+NODE_DIR = Path(__file__).resolve().parents[1] / ".node"  # git-ignored, as `make node-tools`
+SCORE_TARGET = 95
 
 
 def _catalogue() -> str:
@@ -133,8 +142,15 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
             cells = response.body.count(b'class="cell ')
             size = len(response.body)
             own, _ = _time(StatusPage(_Frozen(source), port=8321), request)  # type: ignore[arg-type]
+            scores, why = _lighthouse(StatusPage(_Frozen(source), port=0), Path(tmp))  # type: ignore[arg-type]
     typical, typical_own = median(seconds), median(own)
-    raw = {"seconds": seconds, "own_seconds": own, "calls_per_render": calls, "bytes": size}
+    raw = {
+        "seconds": seconds,
+        "own_seconds": own,
+        "calls_per_render": calls,
+        "bytes": size,
+        "lighthouse": scores or why,
+    }
     queries = calls.get("dynamodb:Query", 0)
     how = (
         f"{command('ui')}; median of {RENDERS} renders of `GET /` by the real page (no socket; "
@@ -160,4 +176,76 @@ def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
             how + "; the same runs, read once before timing",
         ),
     ]
+    audit = (
+        f"{command('ui')}; `{LIGHTHOUSE}` (npm, installed under .node/) against {CHROMIUM} "
+        '(CHROME_PATH, --chrome-flags="--headless=new --no-sandbox"), default (mobile) '
+        "settings, on `GET /` served on 127.0.0.1 by `batchcron.ui.server`, the same "
+        f"{JOBS} jobs × {RUNS} runs; load average {os.getloadavg()[0]:.1f} after it"
+    )
+    for category in ("accessibility", "performance"):
+        score = scores.get(category) if scores else None
+        rows.append(
+            Row(
+                f"Status page: Lighthouse {category}, grid of {JOBS} jobs × {RUNS} runs",
+                f"{score}" if score is not None else f"not measured: {why}",
+                f"target ≥ {SCORE_TARGET}",
+                f"{score / SCORE_TARGET:.2f}" if score is not None else "",
+                (
+                    f"≥ {SCORE_TARGET} — met"
+                    if score >= SCORE_TARGET
+                    else f"≥ {SCORE_TARGET} — **missed**"
+                )
+                if score is not None
+                else "",
+                audit,
+            )
+        )
     return rows, raw
+
+
+def _lighthouse(page: Any, work: Path) -> tuple[dict[str, int] | None, str]:
+    """Lighthouse's category scores (0-100) for the grid, or None and why not."""
+    from batchcron.ui.server import serve
+
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return None, "no Node.js (npm) on PATH"
+    if not CHROMIUM.exists():
+        return None, f"no {CHROMIUM} (apt-get install chromium)"
+    binary = NODE_DIR / "node_modules" / ".bin" / "lighthouse"
+    if not binary.exists():
+        subprocess.run(
+            [npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", LIGHTHOUSE],
+            check=False,
+            capture_output=True,
+        )
+    if not binary.exists():
+        return None, f"npm could not install {LIGHTHOUSE}"
+    server = serve(page, 0)
+    report = work / "lighthouse.json"
+    try:
+        done = subprocess.run(
+            [
+                str(binary),
+                f"http://127.0.0.1:{server.port}/",
+                "--only-categories=accessibility,performance",
+                "--output=json",
+                f"--output-path={report}",
+                "--chrome-flags=--headless=new --no-sandbox",
+                "--quiet",
+            ],
+            env={**os.environ, "CHROME_PATH": str(CHROMIUM)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        server.stop()
+    if done.returncode != 0 or not report.exists():
+        return None, f"lighthouse exited {done.returncode}: {done.stderr.strip()[-200:]}"
+    from bench.common import WORK
+
+    shutil.copyfile(report, WORK / "lighthouse.json")  # the whole report, to see why
+    categories = json.loads(report.read_text())["categories"]
+    return {name: round(100 * (value["score"] or 0)) for name, value in categories.items()}, ""

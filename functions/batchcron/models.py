@@ -192,6 +192,8 @@ class Run(Record):
     vcpus: float | None = None
     memory_mib: int | None = None
     architecture: str | None = None
+    cancel_requested_at: str | None = None  # `cancel` asked Batch to terminate it (by whom)
+    cancel_requested_by: str | None = None
 
     @property
     def finished(self) -> bool:

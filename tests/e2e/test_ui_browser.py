@@ -30,6 +30,8 @@ from tests.e2e.test_local import (  # noqa: F401  (start_local: the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / ".node" / "node_modules" / "axe-core" / "axe.min.js"  # `make node-tools`
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT = 90.0  # generous: the machine may be busy
@@ -83,6 +85,46 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def axe_source() -> str | None:
+    """axe-core's script, installed by `make node-tools` (npm) when it is missing."""
+    import subprocess
+
+    if not AXE.exists() and shutil.which("npm") and shutil.which("make"):
+        subprocess.run(["make", "--no-print-directory", "node-tools"], cwd=ROOT, check=False)
+    return AXE.read_text(encoding="utf-8") if AXE.exists() else None
+
+
+def audit(browser: Any, url: str, name: str, shots: Path, axe: str | None) -> None:
+    """At 1360 and 390 px: a screenshot, no sideways scrolling; at 390 px axe-core finds no
+    serious or critical violation."""
+    for width, height in ((1360, 900), (390, 844)):
+        browser.set_window_size(width, height)
+        browser.get(url)
+        inner = browser.execute_script("return window.innerWidth")
+        scroll = browser.execute_script("return document.documentElement.scrollWidth")
+        shot = shots / f"{name}-{width}.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+        wide = browser.execute_script(
+            "return Array.from(document.querySelectorAll('body *'))"
+            ".filter(function (e) { return e.getBoundingClientRect().right > window.innerWidth; })"
+            ".slice(0, 5).map(function (e) { return e.tagName + '.' + e.className + ' '"
+            " + Math.round(e.getBoundingClientRect().right); });"
+        )
+        assert scroll <= inner, f"{name} at {width} px scrolls sideways: {scroll} > {inner} {wide}"
+        if axe is None:
+            continue
+        browser.execute_script(axe)
+        found = browser.execute_async_script(
+            "var done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then(function (r) { done(r.violations.map(function (v) {"
+            " return [v.id, v.impact, v.nodes.length, v.help]; })); })"
+            ".catch(function (e) { done([['axe-error', 'critical', 0, String(e)]]); });"
+        )
+        bad = [v for v in found if v[1] in ("serious", "critical")]
+        assert not bad, f"{name} at {width} px: {bad}"
 
 
 def request(url: str, *, host: str | None = None, data: bytes | None = None) -> tuple[int, str]:
@@ -144,6 +186,30 @@ def test_the_status_page_in_a_browser(
     assert browser.find_element(By.ID, "exit-code").text == "2"
     assert "Essential container in task exited" in browser.find_element(By.ID, "reason").text
     assert "Error 2" in browser.find_element(By.ID, "log").text
+    assert not browser.find_elements(By.ID, "cancel")  # a finished run offers no Cancel
+
+    # The grid, the failing job's page and its failed run's page fit a phone (the grid as one
+    # card per job, its newest squares under the name) and pass axe-core's audit.
+    shots = Path(os.environ.get("UI_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    axe = axe_source()
+    browser.set_script_timeout(WAIT)
+    run_url = browser.current_url
+    for name, url in (
+        ("grid", base + "/"),
+        ("job", f"{base}/jobs/{failing}"),
+        ("failed-run", run_url),
+    ):
+        audit(browser, url, name, shots, axe)
+    browser.set_window_size(390, 844)
+    browser.get(base + "/")
+    card = browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{failing}"]')
+    name_box = card.find_element(By.CSS_SELECTOR, "th.job").rect
+    squares = [c for c in card.find_elements(By.CSS_SELECTOR, "a.cell") if c.is_displayed()]
+    assert 1 <= len(squares) <= 10
+    assert all(c.rect["x"] >= 0 and c.rect["x"] + c.rect["width"] <= 390 for c in squares)
+    assert squares[0].rect["y"] > name_box["y"]  # under the name, on screen with it
+    browser.set_window_size(1360, 900)
 
     # "Run now" on another job submits a run through the submit path; the page says so.
     browser.get(f"{base}/jobs/{run_now}")
@@ -199,6 +265,8 @@ def test_the_status_page_in_a_browser(
 
     assert local.interrupt() == 0
     assert "Traceback" not in local.output()
+    if axe is None:
+        pytest.skip("no npm to install axe-core (`make node-tools`): the axe audit did not run")
 
 
 def test_batchcron_ui_serves_the_page_for_a_running_local_mode(

@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from batchcron.models import Run, Status, duration_text, parse_time, run_duration
+from batchcron.models import Status, duration_text, parse_time
 
 STYLES = {
     Status.SUCCEEDED: "green",
@@ -111,32 +108,6 @@ def duration(seconds: float | None) -> str:
     return duration_text(seconds) or "-"
 
 
-NO_WRAP = frozenset({"RUN", "JOB", "STATUS", "LATEST RUN", "TRIGGER", "EXIT", "DURATION"})
-FLEXIBLE = frozenset({"REASON", "SCHEDULE", "REPOSITORY"})
-
-
-def empty_table(title: str | None = None) -> Table:
-    """The look every batchcron table shares: bold header, one rule, no outer padding."""
-    return Table(
-        title=title,
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-
-
-def table(*columns: str, title: str | None = None) -> Table:
-    """A table whose names and statuses stay on one line; other cells wrap on narrow screens."""
-    grid = empty_table(title)
-    for column in columns:
-        # Free text takes what is left, so names and statuses keep their width.
-        flexible = 1 if column in FLEXIBLE else None
-        grid.add_column(column, overflow="fold", no_wrap=column in NO_WRAP, ratio=flexible)
-    return grid
-
-
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=_default) + "\n")
 
@@ -145,32 +116,3 @@ def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-def runs_table(
-    runs: Sequence[Run], *, with_job: bool = True, compact: bool = False, title: str | None = None
-) -> Table:
-    """Runs as a table. `compact` (local mode's narrow live view) leaves out the job and time
-    (the run id says them) and the reason (the Slack alert says it)."""
-    columns = ["RUN", "JOB", "TRIGGER", "STATUS", "CREATED", "DURATION", "EXIT", "REASON"]
-    if not with_job or compact:
-        columns.remove("JOB")
-    if compact:
-        columns.remove("CREATED")
-        columns.remove("REASON")
-    grid = table(*columns, title=title)
-    for run in runs:
-        cells: list[str | Text] = [run.run_id]
-        if "JOB" in columns:
-            cells.append(run.job)
-        cells += [run.trigger, status_text(run.status)]
-        if "CREATED" in columns:
-            cells.append(when(run.created_at))
-        cells += [
-            duration(run_duration(run)),
-            "-" if run.exit_code is None else str(run.exit_code),
-        ]
-        if "REASON" in columns:
-            cells.append("" if run.status == Status.SUCCEEDED else (run.reason or "")[:80])
-        grid.add_row(*cells)
-    return grid

@@ -15,6 +15,7 @@ from batchcron.catalogue.model import (
     EnvironmentProblemsError,
     FieldProblemError,
     Job,
+    cross_field_problems,
 )
 from batchcron.catalogue.prices import PriceSettings
 from batchcron.records import RecordError
@@ -129,8 +130,10 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
         try:
             jobs[name] = Job.model_validate({"name": name, **merged})
         except RecordError as exc:
-            problems.extend(_problems(name, exc, lines, raw))
-    problems.extend(check_after(jobs, lines))
+            found = _problems(name, exc, lines, raw)
+            problems.extend(found + _cross_field(name, merged, found, lines, raw))
+    # A job with a bad field is still a job: `after:` naming it is no error of its own.
+    problems.extend(check_after(jobs, lines, known={str(name) for name in raw_jobs}))
     if problems:
         raise _Stop
     return Catalogue(jobs=jobs, source=source, prices=prices)
@@ -166,9 +169,15 @@ def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
     return root_node, data
 
 
-def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list[Problem]:
-    """Cross-job checks of `after`: upstreams exist, no job waits for itself, no cycles."""
+def check_after(
+    jobs: dict[str, Job],
+    lines: dict[tuple[Any, ...], int],
+    known: set[str] | None = None,
+) -> list[Problem]:
+    """Cross-job checks of `after`: upstreams exist (in `known`, every job named in the file,
+    valid or not), no job waits for itself, no cycles."""
     problems: list[Problem] = []
+    known = set(jobs) if known is None else known
     edges: dict[str, list[str]] = {}
     for name, job in jobs.items():
         if job.after is None:
@@ -177,10 +186,10 @@ def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list
         for upstream in job.after.jobs:
             if upstream == name:
                 problems.append(Problem(name, "after.jobs", "a job cannot run after itself", line))
-            elif upstream not in jobs:
-                hint = UnknownJobError(upstream, list(jobs))
+            elif upstream not in known:
+                hint = UnknownJobError(upstream, sorted(known))
                 problems.append(Problem(name, "after.jobs", str(hint), line))
-            else:
+            elif upstream in jobs:
                 edges.setdefault(name, []).append(upstream)
     reported: set[frozenset[str]] = set()
     for cycle in _cycles(edges):
@@ -313,6 +322,51 @@ def _problems(
     return found
 
 
+def _cross_field(
+    name: str,
+    merged: dict[str, Any],
+    found: list[Problem],
+    lines: dict[tuple[Any, ...], int],
+    raw: dict[str, Any],
+) -> list[Problem]:
+    """The cross-field checks of a job whose fields have errors too (the record runs them only
+    once every field is valid): each check whose fields are all valid, once."""
+    bad = {problem.field for problem in found}
+    seen = {(problem.field, problem.message) for problem in found}
+
+    def value(field: str, default: Any) -> Any:
+        return None if field in bad else merged.get(field, default)
+
+    extra: list[Problem] = []
+    checks = cross_field_problems(
+        None if "script_sha256" in bad else value("script", "pipeline"),
+        value("script_sha256", None),
+        value("vcpus", 1),
+        value("memory_mib", 2048),
+    )
+    for field, message in checks:
+        if field in bad and (field, message) not in seen:
+            continue  # that field's own error says it
+        if (field, message) in seen:
+            continue
+        extra.append(Problem(name, field, message, _line(name, [field], lines, raw)))
+    return extra
+
+
+def _did_you_mean(field: str) -> str:
+    """` (did you mean schedule?)` for a misspelt field, from the fields of its record."""
+    import dataclasses
+    import difflib
+
+    from batchcron.catalogue.model import After, Notify, OnPush
+
+    *parents, key = field.split(".")
+    owner = {"on_push": OnPush, "after": After, "notify": Notify}.get(".".join(parents), Job)
+    names = [item.name for item in dataclasses.fields(owner) if item.name != "name"]
+    close = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 def _line(
     name: str, loc: list[str], lines: dict[tuple[Any, ...], int], raw: dict[str, Any]
 ) -> int | None:
@@ -338,7 +392,7 @@ def _in_catalogue_words(error: Any, field: str | None) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        return "unknown field"
+        return "unknown field" + _did_you_mean(field or "")
     if kind == "missing":
         return "required"
     if kind in ("tuple_type", "list_type", "set_type"):

@@ -207,22 +207,12 @@ class Job(Record):
     def checked(self) -> None:
         if self.deadline is not None and self.deadline_minutes is not None:
             raise FieldProblemError("deadline", "use either deadline or deadline_minutes")
-        if self.script in BUILTIN_SCRIPTS:
-            if self.script_sha256 is not None:
-                raise FieldProblemError("script_sha256", "only applies to a script URL")
-        elif self.script_sha256 is None:
-            raise FieldProblemError("script_sha256", "required when script is a URL")
-        allowed = FARGATE_MEMORY.get(self.vcpus)
-        if allowed is None:
-            raise FieldProblemError(
-                "vcpus", f"Fargate supports {', '.join(f'{v:g}' for v in FARGATE_MEMORY)} vCPUs"
-            )
-        if self.memory_mib not in allowed:
-            raise FieldProblemError(
-                "memory_mib",
-                f"{self.memory_mib} MiB is not a Fargate size for {self.vcpus:g} vCPU "
-                f"({_describe_sizes(allowed)})",
-            )
+        problems = cross_field_problems(
+            self.script, self.script_sha256, self.vcpus, self.memory_mib
+        )
+        if problems:
+            field, message = problems[0]
+            raise FieldProblemError(field, message)
 
     # --- derived values -------------------------------------------------------------
     @property
@@ -236,6 +226,39 @@ class Job(Record):
     @property
     def batch_file_url(self) -> str:
         return BUILTIN_SCRIPTS.get(self.script, self.script)
+
+
+def cross_field_problems(
+    script: Any, script_sha256: Any, vcpus: Any, memory_mib: Any
+) -> list[tuple[str, str]]:
+    """The checks across fields (a script URL's hash, Fargate's vCPU/memory sizes), as
+    (field, message). A value of the wrong type is its own field's error, never one here:
+    pass None for a field whose own check failed and the checks that need it are skipped."""
+    problems: list[tuple[str, str]] = []
+    if isinstance(script, str):
+        if script in BUILTIN_SCRIPTS:
+            if script_sha256 is not None:
+                problems.append(("script_sha256", "only applies to a script URL"))
+        elif script_sha256 is None:
+            problems.append(("script_sha256", "required when script is a URL"))
+    if isinstance(vcpus, int | float) and not isinstance(vcpus, bool):
+        allowed = FARGATE_MEMORY.get(vcpus)
+        if allowed is None:
+            sizes = ", ".join(f"{v:g}" for v in FARGATE_MEMORY)
+            problems.append(("vcpus", f"Fargate supports {sizes} vCPUs"))
+        elif (
+            isinstance(memory_mib, int)
+            and not isinstance(memory_mib, bool)
+            and memory_mib not in allowed
+        ):
+            problems.append(
+                (
+                    "memory_mib",
+                    f"{memory_mib} MiB is not a Fargate size for {vcpus:g} vCPU "
+                    f"({_describe_sizes(allowed)})",
+                )
+            )
+    return problems
 
 
 def env_name_problem(key: str) -> str | None:

@@ -49,6 +49,15 @@ class Wait:
     since: datetime
     fresh: bool = False
 
+    @property
+    def failed(self) -> bool:
+        """Held up by a run of this cycle that did not succeed (not merely not run yet)."""
+        return self.fresh and self.latest is not None and not self.latest.succeeded
+
+    def short(self) -> str:
+        """`conservation-area FAILED 01:42`, `parish no run since 2026-11-28 02:00` (UTC)."""
+        return self.describe().replace(": ", " ", 1)
+
     def describe(self) -> str:
         """`conservation-area: FAILED 01:42`, `parish: no run since 2026-11-28 02:00` (UTC)."""
         latest = self.latest
@@ -179,3 +188,31 @@ def upstream_names(jobs: Iterable[Job]) -> list[str]:
         for upstream in job.after.jobs if job.after else ():
             names[upstream] = None
     return list(names)
+
+
+def waiting(job: Job, states: Mapping[str, JobState], now: datetime) -> tuple[Wait, ...]:
+    """What holds an enabled `after:` job up, as the state "waiting" shows it: an upstream run
+    of the open cycle that failed (then only those), or, for a job that never ran, every upstream
+    the open cycle still waits for. Empty when the job is not waiting."""
+    if job.after is None or not job.enabled:
+        return ()
+    own = states.get(job.name)
+    if own is not None and own.active_run_id:
+        return ()
+    cycle = decide_from_states(job, states, now)
+    if cycle.complete:
+        return ()
+    failed = tuple(wait for wait in cycle.waiting if wait.failed)
+    if failed:
+        return failed
+    never_ran = own is None or not (own.last_run_id or own.upstream_run_id)
+    return cycle.waiting if never_ran else ()
+
+
+def waiting_text(waits: Iterable[Wait]) -> str:
+    """The status of a waiting job: `waiting: conservation-area FAILED 01:42`, or for upstreams
+    with no run in the cycle yet just their names (`waiting: parish, green-belt`)."""
+    waits = list(waits)
+    failed = [wait.short() for wait in waits if wait.failed]
+    others = [wait.job for wait in waits if not wait.failed]
+    return "waiting: " + "; ".join([*failed, *([", ".join(others)] if others else [])])

@@ -157,6 +157,27 @@ def parse_since(text: str, now: datetime, option: str = "--since") -> datetime:
         ) from None
 
 
+def read_catalogue() -> Any:
+    """The catalogue for a read command: while the file has an error, its errors on stderr and
+    the last good catalogue (catalogue/lastgood.py), so the command still answers."""
+    from batchcron.adapters import terminal
+    from batchcron.catalogue.lastgood import load_or_last_good
+
+    catalogue, error = load_or_last_good()
+    if error is not None:
+        console = terminal.err()
+        console.print(
+            f"{error.source}: {len(error.problems)} catalogue error(s); showing the last good "
+            "catalogue (`batchcron validate` lists them):",
+            style="bold red",
+            markup=False,
+            soft_wrap=True,
+        )
+        for problem in error.problems:
+            console.print(f"  {problem}", markup=False, soft_wrap=True)
+    return catalogue
+
+
 def find_run(run_id: str) -> Any:
     """The run with this run id (or Batch job id); UsageError naming what was tried."""
     from batchcron.scheduling.submit import job_of_run

@@ -10,23 +10,23 @@ import click
 from batchcron.adapters import terminal
 from batchcron.adapters.tables import Cell, Column, Mode, render
 from batchcron.catalogue.words import describe_schedule
-from batchcron.cli.app import cli, connect, output_options, target_options
+from batchcron.cli.app import cli, connect, output_options, read_catalogue, target_options
 from batchcron.cli.target import TargetError, TargetOptions
-from batchcron.models import utcnow
+from batchcron.models import iso, utcnow
 from batchcron.outcomes.cost import cost_text
 from batchcron.outcomes.lag import lag_text
 
 JOB_COLUMNS = (
     Column("JOB"),
-    Column("REPOSITORY", priority=3),
-    Column("SCRIPT", priority=6, free_text=True),
-    Column("SCHEDULE"),
-    Column("TIME ZONE", priority=4),
-    Column("NEXT RUN", priority=1),
-    Column("ON PUSH", priority=5),
-    Column("AFTER", priority=2, free_text=True),
-    Column("PAUSED", priority=2),
-    Column("DEADLINE", priority=2),
+    Column("STATUS"),
+    Column("SCHEDULE", priority=1, free_text=True),
+    Column("NEXT RUN", priority=2),
+    Column("DEADLINE", priority=3),
+    Column("AFTER", priority=3, free_text=True),
+    Column("ON PUSH", priority=4),
+    Column("REPOSITORY", priority=5, free_text=True, min_width=20),
+    Column("TIME ZONE", priority=6),
+    Column("SCRIPT", priority=7, free_text=True),
     Column("COST 30D", wide=True),
     Column("LAG P50/P95", wide=True),
 )
@@ -39,10 +39,9 @@ JOB_COLUMNS = (
 def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     """The catalogue: schedules in words, next run (in the job's zone), push triggers, paused.
     With JOB: that job's every field, defaults applied."""
-    from batchcron.catalogue.loading import load_catalogue
     from batchcron.cli.graph import after_text
 
-    catalogue = load_catalogue()
+    catalogue = read_catalogue()
     chosen = [catalogue.get(job)] if job else list(catalogue.jobs.values())
     paused: dict[str, bool] | None = None
     states: dict[str, Any] | None = None
@@ -75,20 +74,18 @@ def jobs(target: TargetOptions, job: str | None, mode: Mode) -> int:
     cells: list[list[Cell]] = []
     for row in rows:
         schedule = f"{row['schedule_text']} ({row['schedule']})" if row["schedule"] else "-"
-        if not row["enabled"]:
-            schedule += " [disabled]"
         cells.append(
             [
                 row["job"],
-                row["repository"],
-                row["script"],
+                paused_status(row) if row["status"] == "paused" else status_cell(row["status"]),
                 schedule,
-                row["timezone"],
                 row["next_run_local"] or "-",
-                ", ".join(row["on_push"]) if row["on_push"] else "-",
-                after_text(row["after"], row["paused"]),
-                "?" if row["paused"] is None else (paused_text(row) if row["paused"] else "no"),
                 deadline_cell(row),
+                after_text(row["after"]),
+                ", ".join(row["on_push"]) if row["on_push"] else "-",
+                row["repository"],
+                row["timezone"],
+                row["script"],
                 cost_text(row.get("cost_30d_usd")),
                 f"{lag_text(row.get('lag_p50_seconds'))} / {lag_text(row.get('lag_p95_seconds'))}"
                 if row.get("lag_runs")
@@ -126,6 +123,14 @@ def paused_text(row: dict[str, Any]) -> Cell:
     from batchcron.cli.cmd_runs import paused_text as text
 
     return text(row)
+
+
+def paused_status(row: dict[str, Any]) -> Cell:
+    """The STATUS of a paused job, with who paused it and why when known."""
+    from rich.text import Text
+
+    detail = ": ".join(part for part in (row.get("paused_by"), row.get("paused_reason")) if part)
+    return Text(f"paused ({detail})" if detail else "paused", style="yellow")
 
 
 def run_figures(catalogue: Any, jobs: list[Any], region: str | None) -> dict[str, dict[str, Any]]:
@@ -178,7 +183,7 @@ def job_row(
         if job.schedule or not job.after
         else "after upstream jobs",
         "timezone": job.timezone,
-        "next_run": upcoming.isoformat() if upcoming else None,
+        "next_run": iso(upcoming),
         "next_run_local": upcoming.astimezone(zone(job.timezone)).strftime("%Y-%m-%d %H:%M %Z")
         if upcoming
         else None,
@@ -190,7 +195,39 @@ def job_row(
         "deadline_minutes": job.deadline_minutes,
         "paused_by": state.paused_by if state is not None else None,
         "paused_reason": state.paused_reason if state is not None else None,
+        "status": job_status(job, paused, states, now),
     }
+
+
+def job_status(
+    job: Any, paused: dict[str, bool] | None, states: dict[str, Any] | None, now: Any
+) -> str:
+    """A job's state in a word or a line: disabled, paused, waiting: …, scheduled, on push,
+    after upstream jobs; `?` when the run store could not be read."""
+    from batchcron.catalogue.upstream import waiting, waiting_text
+
+    if not job.enabled:
+        return "disabled"
+    if paused is None or states is None:
+        return "?"
+    if paused.get(job.name):
+        return "paused"
+    try:
+        waits = waiting(job, states, now)
+    except Exception:  # one job's odd state must not hide the listing
+        return "?"
+    if waits:
+        return waiting_text(waits)
+    if job.schedule:
+        return "scheduled"
+    return "after upstream jobs" if job.after else "on push" if job.on_push else "manual"
+
+
+def status_cell(text: str) -> Cell:
+    from rich.text import Text
+
+    style = {"paused": "yellow", "disabled": "dim", "?": "dim"}.get(text, "")
+    return Text(text, style="bold red" if text.startswith("waiting") else style)
 
 
 def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
@@ -207,11 +244,16 @@ def _one_job(job: Any, row: dict[str, Any], mode: Mode) -> int:
         f"{row['schedule_text']} ({row['schedule']}, {job.timezone})" if job.schedule else "-"
     )
     lines = [
+        ("status", row["status"]),
         ("schedule", schedule),
         ("next run", row["next_run_local"] or "-"),
         ("paused", "?" if row["paused"] is None else ("yes" if row["paused"] else "no")),
     ]
-    lines += [(key, _value(value)) for key, value in resolved.items() if key != "name"]
+    after = row["after"] or {}
+    for item in after.get("waiting") or []:
+        lines.append(("waiting for", item))
+    shown = {"name", "schedule", "timezone"}  # the schedule line says both
+    lines += [(key, _value(value)) for key, value in resolved.items() if key not in shown]
     console.print(f"[bold]{job.name}[/]")
     for key, value in lines:
         console.print(f"  {key + ':':<27} {value}", markup=False, soft_wrap=True)
@@ -223,6 +265,8 @@ def _value(value: Any) -> str:
         return ", ".join(f"{k}={_value(v)}" for k, v in value.items()) or "-"
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) or "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # `vcpus: 2`, as the catalogue says it, not 2.0
     return "-" if value is None else str(value)
 
 

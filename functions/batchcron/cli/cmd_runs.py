@@ -18,6 +18,7 @@ from batchcron.cli.app import (
     find_run,
     output_options,
     parse_since,
+    read_catalogue,
     target_options,
     watch_option,
     watching,
@@ -150,7 +151,6 @@ def runs(
 ) -> int:
     """Run history, newest first (one JOB, or every job; a job removed from the catalogue
     keeps its history)."""
-    from batchcron.catalogue.loading import load_catalogue
     from batchcron.models import Status, iso
 
     wanted: Status | None = None
@@ -175,7 +175,7 @@ def runs(
         found = store().runs_for_job(job, limit=fetch) if job else store().recent_runs(limit=fetch)
         if job and not found:
             # A job removed from the catalogue keeps its history; only a name never seen is wrong.
-            load_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
+            read_catalogue().get(job)  # UnknownJobError with suggestions when not catalogued
         if wanted is not None:
             found = [run for run in found if run.status == wanted]
         if start is not None:
@@ -201,14 +201,14 @@ def runs(
 
 STATUS_COLUMNS = (
     Column("JOB"),
-    Column("LATEST RUN"),
     Column("STATUS"),
-    Column("WHEN", priority=2),
-    Column("EXIT", priority=3),
-    Column("FAILURES", priority=1),
-    Column("LAST SUCCESS", priority=4),
-    Column("PAUSED", priority=5),
+    Column("WHEN", priority=1),
     Column("DEADLINE", priority=1),
+    Column("LATEST RUN", priority=2),
+    Column("FAILURES", priority=3),
+    Column("EXIT", priority=4),
+    Column("LAST SUCCESS", priority=5),
+    Column("PAUSED", priority=6),
 )
 
 
@@ -218,9 +218,7 @@ STATUS_COLUMNS = (
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
-    from batchcron.catalogue.loading import load_catalogue
-
-    catalogue = load_catalogue()
+    catalogue = read_catalogue()
     connect(target)
 
     def draw() -> int:
@@ -236,14 +234,14 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
             cells.append(
                 [
                     row["job"] + ("" if row["in_catalogue"] else " (not in catalogue)"),
-                    row["latest_run"] or Text("never run", style="dim"),
-                    terminal.status_text(row["status"]),
+                    status_cell(row),
                     terminal.when(row["at"]),
-                    "-" if row["exit_code"] is None else str(row["exit_code"]),
+                    Text(row["deadline_missed"], style="red") if row["deadline_missed"] else "-",
+                    row["latest_run"] or Text("never run", style="dim"),
                     Text(str(streak), style="red") if streak else "0",
+                    "-" if row["exit_code"] is None else str(row["exit_code"]),
                     terminal.when(row["last_success_at"]),
                     paused_text(row),
-                    Text(row["deadline_missed"], style="red") if row["deadline_missed"] else "-",
                 ]
             )
         render(STATUS_COLUMNS, cells, mode=mode)
@@ -260,12 +258,35 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     return watching(draw, watch)
 
 
+def status_cell(row: dict[str, Any]) -> Cell:
+    """The STATUS cell: `waiting: conservation-area FAILED 01:42` for a job held up by its
+    upstreams, else the latest run's status (`never run`)."""
+    if row["waiting"]:
+        return Text(row["waiting"], style="bold red")
+    if row["status"] is None:
+        return Text("never run", style="dim")
+    return terminal.status_text(row["status"])
+
+
+def _waits(job: Any, states: Any, now: Any) -> tuple[Any, ...]:
+    """What holds `job` up; nothing when its states cannot be read (the row still shows)."""
+    from batchcron.catalogue.upstream import waiting
+
+    try:
+        return waiting(job, states, now)
+    except Exception as exc:  # one job's odd state must not hide every other row
+        terminal.err().print(f"{job.name}: cannot tell what it waits for: {exc}", markup=False)
+        return ()
+
+
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
+    from batchcron.catalogue.upstream import waiting_text
     from batchcron.models import JobState
     from batchcron.wiring import store
 
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}
+    now = utcnow()
     names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -274,6 +295,9 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
         failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
         )
+        job = catalogue.jobs.get(name)
+        active = latest is not None and not latest.status.terminal
+        waits = () if job is None or active else _waits(job, states, now)
         rows.append(
             {
                 "job": name,
@@ -292,6 +316,8 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "deadline_missed": missed_text(state.deadline_missed),
                 "failing": failing,
                 "in_catalogue": name in catalogue.jobs,
+                "waiting": waiting_text(waits) if waits else None,
+                "waiting_for_runs": [w.latest.run_id for w in waits if w.failed and w.latest],
             }
         )
     return rows
@@ -322,6 +348,10 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         ("Status", terminal.status_text(run.status)),
         ("Trigger", run.trigger + (f", slot {terminal.when(run.slot)}" if run.slot else "")),
     ]
+    for upstream in run.upstream_runs:  # the runs that completed the cycle this run started
+        fields.append(
+            ("Upstream run", Text.assemble(upstream, (f"  batchcron show {upstream}", "dim")))
+        )
     if run.repository:
         fields.append(("Repository", run.repository))
     if run.git_ref:

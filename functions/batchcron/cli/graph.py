@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from batchcron.catalogue.model import Catalogue, Job
-from batchcron.models import JobState
+from batchcron.models import JobState, iso
 
 
 def after_info(
@@ -27,25 +27,19 @@ def after_info(
 
     cycle = decide_from_states(job, states, now)
     own = states.get(job.name)
-    info["cycle_since"] = cycle.since.isoformat()
+    info["cycle_since"] = iso(cycle.since)
     info["waiting"] = [wait.describe() for wait in cycle.waiting]
     info["last_upstream_run"] = own.upstream_run_id if own else None
     return info
 
 
-def after_text(info: Mapping[str, Any] | None, paused: bool | None = None) -> str:
-    """The AFTER cell of `batchcron jobs`."""
+def after_text(info: Mapping[str, Any] | None) -> str:
+    """The AFTER cell of `batchcron jobs`: the upstream jobs (what the job waits for is its
+    STATUS)."""
     if info is None:
         return "-"
     when = "" if info["when"] == "succeeded" else f" ({info['when']})"
-    lines = [", ".join(info["jobs"]) + when]
-    waiting = info.get("waiting")
-    if waiting is None:
-        return lines[0]
-    lines += [f"waiting for {item}" for item in waiting]
-    if not waiting:
-        lines.append("paused: starts on resume" if paused else "complete: starting")
-    return "\n".join(lines)
+    return ", ".join(info["jobs"]) + when
 
 
 def render(catalogue: Catalogue) -> str:

@@ -104,6 +104,11 @@ def send(url: str, secret: str, event: dict[str, Any], *, timeout: float = 15) -
         status, raw = exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ConnectionRefusedError):
+            raise PushError(
+                f"nothing answers at {url}: start local mode with `make run` (or "
+                "`batchcron local`), or name a deployed stack with --stack"
+            ) from None
         raise PushError(f"cannot reach {url}: {reason}") from None
     try:
         answer: Any = json.loads(raw) if raw else None

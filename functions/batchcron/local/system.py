@@ -312,12 +312,27 @@ class LocalSystem:
         )
         # Its own line under the title: every time local mode shows comes from this clock.
         say(f"Clock  {clock_text(options.now)}", markup=False, highlight=False, soft_wrap=True)
+        # On a terminal a long value wraps at a word, under its own column (never mid-word).
+        import textwrap
+
+        room = self.console.width - 15 if self.console.is_terminal else None
         for label, value in rows:
-            say(f"  [cyan]{label:<12}[/] {value}", markup=True, highlight=False, soft_wrap=True)
+            parts = [value]
+            if room is not None and room > 20:
+                parts = textwrap.wrap(
+                    value, room, break_long_words=False, break_on_hyphens=False
+                ) or [value]
+            say(f"  [cyan]{label:<12}[/] ", end="", markup=True, highlight=False)
+            say(parts[0], markup=False, highlight=False, soft_wrap=True)
+            for part in parts[1:]:
+                say(" " * 15 + part, markup=False, highlight=False, soft_wrap=True)
+        # One command a line: a line never wraps mid-word on a narrow terminal.
         say("In another terminal:")
         if pushed is not None:
-            say(f"  {command} push {pushed.repository}      # a signed sample push", soft_wrap=True)
-        say(f"  {command} runs     {command} status     {command} jobs", soft_wrap=True)
+            say("  a signed sample push:", highlight=False)
+            say(f"  {command} push {pushed.repository}", markup=False, soft_wrap=True)
+        for name in ("runs", "status", "jobs"):
+            say(f"  {command} {name}", markup=False, highlight=False, soft_wrap=True)
         say("Ctrl-C stops.", soft_wrap=True)
 
     def finish(self) -> None:

@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from batchcron.adapters import terminal
+from batchcron.adapters.tables import Cell, Column, lines
 from batchcron.models import Run, Status, run_duration, utcnow
 
 LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
@@ -34,7 +35,8 @@ def slack_text(message: dict[str, Any]) -> list[str]:
             label = FIELD.match(text)
             if label:  # "*Label*\nvalue" fields read better on one line
                 text = f"{label.group(1)}: {label.group(2)}"
-            lines.append(MARKUP.sub("", text).replace("\n", " "))
+            # One line each: a block's lines (a reason, then what it blocks) never run together.
+            lines.extend(line.strip() for line in MARKUP.sub("", text).splitlines() if line.strip())
 
     blocks = list(message.get("blocks") or [])
     for attachment in message.get("attachments") or []:
@@ -124,7 +126,31 @@ class RunView:
         title = "runs (newest first) — Ctrl-C stops"
         if not self._runs:
             return Group(Text(title, style="bold"), Text("no runs yet", style="dim"))
-        return terminal.runs_table(self._runs[:15], compact=True, title=title)
+        table = lines(
+            RUN_COLUMNS, [run_cells(run) for run in self._runs[:15]], width=self.console.width
+        )
+        return Group(Text(title, style="bold"), *table)
+
+
+# The live table and the summary leave out the job and time (the run id says them) and the
+# reason (the Slack alert says it); the columns go in this order as the terminal narrows.
+RUN_COLUMNS = (
+    Column("RUN"),
+    Column("TRIGGER", priority=1),
+    Column("STATUS"),
+    Column("DURATION", priority=2),
+    Column("EXIT", priority=3),
+)
+
+
+def run_cells(run: Run) -> list[Cell]:
+    return [
+        run.run_id,
+        run.trigger,
+        terminal.status_text(run.status),
+        terminal.duration(run_duration(run)),
+        "-" if run.exit_code is None else str(run.exit_code),
+    ]
 
 
 def line(run: Run) -> str:
@@ -169,7 +195,9 @@ def summary(console: Console, runs: Sequence[Run], *, alerts: int, elapsed: floa
     for run in runs:
         counts[run.status.value] = counts.get(run.status.value, 0) + 1
     ordered = sorted(runs, key=lambda r: r.created_at)
-    console.print(terminal.runs_table(ordered, compact=True, title="summary"))
+    console.print(Text("summary", style="bold"))
+    for row in lines(RUN_COLUMNS, [run_cells(run) for run in ordered], width=console.width):
+        console.print(row, soft_wrap=True)
     totals = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none"
     console.print(
         f"{len(runs)} run(s): {totals}; {alerts} Slack alert(s); ran {terminal.duration(elapsed)}",

@@ -135,6 +135,15 @@ class Control:
         if run.status.terminal or not run.batch_job_id:
             return Cancelled("nothing", f"{run.run_id} is {run.status.value}: nothing to cancel")
         self._batch().terminate(run.batch_job_id, f"{CANCEL_REASON} by {who}")
+        from batchcron.models import iso, utcnow
+
+        # Until Batch's CANCELLED event lands, pages say so instead of offering Cancel again.
+        with contextlib.suppress(Exception):
+            self.store.update_run(
+                run.job,
+                run.run_id,
+                {"cancel_requested_at": iso(utcnow()), "cancel_requested_by": who},
+            )
         return Cancelled(
             "requested",
             f"cancel requested for {run.run_id} (Batch job {run.batch_job_id}); "

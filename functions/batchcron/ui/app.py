@@ -155,6 +155,8 @@ class StatusPage:
             return self._html("grid.html", self._grid_context(request), request)
         if path == "/grid":
             return self._html("_grid.html", self._grid_context(request), request)
+        if path == "/favicon.ico":
+            return self._static("favicon.svg")
         if path.startswith("/static/"):
             return self._static(path.removeprefix("/static/"))
         if path == "/api/status":
@@ -166,7 +168,9 @@ class StatusPage:
         if len(parts) == 2 and parts[0] == "jobs":
             return self._html("job.html", self._job_context(parts[1]), request)
         if len(parts) == 3 and parts[0] == "runs":
-            return self._html("run.html", self._run_context(parts[1], parts[2]), request)
+            context = self._run_context(parts[1], parts[2])
+            context["confirm_cancel"] = request.query.get("confirm") == "cancel"
+            return self._html("run.html", context, request)
         raise Refused(404, f"no page at {path}")
 
     def _grid_context(self, request: Request) -> dict[str, Any]:
@@ -193,7 +197,12 @@ class StatusPage:
         state = self.source.state(name)
         runs = self.source.runs(name, text.COST_RUNS)
         if job is None and not runs:
-            raise Refused(404, f"no job {name!r} in the catalogue or the run store")
+            import difflib
+
+            known = list(catalogue.jobs) + sorted(set(self.source.states()) - set(catalogue.jobs))
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise Refused(404, f"no job {name!r} in the catalogue or the run store{hint}")
         return pages.job_page(
             name,
             job,
@@ -246,6 +255,7 @@ class StatusPage:
         page = render(
             template,
             **context,
+            catalogue_problem=_problem(self.source.problem),
             token=self.token,
             target=self.source.target,
             flash={"ok": flash[0], "message": flash[1]} if flash else None,
@@ -262,33 +272,40 @@ class StatusPage:
         job = form.get("job", "")
         try:
             with self.guard():
-                ok, message, back = self._act(action, job, form.get("run_id", ""))
+                ok, message, back, confirm = self._act(
+                    action, job, form.get("run_id", ""), form.get("confirm") == "yes"
+                )
         except ActionError as exc:
-            ok, message, back = False, str(exc), text.job_href(job)
+            ok, message, back, confirm = False, str(exc), text.job_href(job), ""
         except UnknownJobError as exc:
-            ok, message, back = False, str(exc).strip("'\""), "/"
-        flash = self._flash(ok, message)
+            ok, message, back, confirm = False, str(exc).strip("'\""), "/", ""
+        query = {"confirm": confirm} if confirm else self._flash(ok, message)
         return Response(
-            303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(flash)}"}
+            303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(query)}"}
         )
 
-    def _act(self, action: str, job: str, run_id: str) -> tuple[bool, str, str]:
+    def _act(
+        self, action: str, job: str, run_id: str, confirmed: bool
+    ) -> tuple[bool, str, str, str]:
+        """(ok, message, where to go back, what to confirm there) of one action."""
         from batchcron import wiring
 
         actions = wiring.control()
         if action == "run":
             outcome = actions.run_now(job)
             note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
-            return outcome.ok, outcome.describe() + note, text.job_href(job)
+            return outcome.ok, outcome.describe() + note, text.job_href(job), ""
         if action in ("pause", "resume"):
             paused = actions.set_paused(job, action == "pause", who=self.who)
-            return True, paused, text.job_href(job)
+            return True, paused, text.job_href(job), ""
         if action == "cancel":
             run = self.source.run(job, run_id)
             if run is None:
                 raise Refused(404, f"no run {run_id!r} of job {job!r}")
+            if not confirmed:  # the first click asks; the second (the confirm form) cancels
+                return True, f"confirm: cancel {run_id}?", text.run_href(job, run_id), "cancel"
             result = actions.cancel(run, self.who)
-            return result.ok, result.message, text.run_href(job, run_id)
+            return result.ok, result.message, text.run_href(job, run_id), ""
         raise Refused(404, f"no action {action!r}")
 
     def _flash(self, ok: bool, message: str) -> dict[str, str]:
@@ -302,12 +319,26 @@ class StatusPage:
     # --- errors -------------------------------------------------------------------------------
     def _error(self, status: int, message: str) -> Response:
         try:
-            page = render("error.html", status=status, message=message, target="", flash=None)
+            page = render(
+                "error.html",
+                status=status,
+                message=message,
+                target="",
+                flash=None,
+                catalogue_problem=None,
+            )
         except Exception:  # the error page must not fail the error
             from html import escape
 
             page = f"<!doctype html><title>{status}</title><p>{escape(message)}</p>"
         return Response(status, page.encode("utf-8"))
+
+
+def _problem(error: Any) -> dict[str, Any] | None:
+    """A catalogue error for the banner: the file and each problem (job, field, line)."""
+    if error is None:
+        return None
+    return {"source": error.source, "problems": [str(problem) for problem in error.problems]}
 
 
 def _form(body: bytes) -> dict[str, str]:

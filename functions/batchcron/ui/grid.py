@@ -75,6 +75,8 @@ class Row:
     latest_status: str = ""
     cells: list[Cell] = field(default_factory=list)
     error: str = ""
+    waiting: str = ""  # `waiting: conservation-area FAILED 01:42` (catalogue/upstream.py)
+    waiting_href: str = ""  # the upstream run that holds it up, when one failed
 
     @property
     def failing(self) -> bool:
@@ -104,6 +106,7 @@ def grid_row(
     *,
     describe: Describe,
     next_slot: NextSlot,
+    states: Mapping[str, JobState] | None = None,
 ) -> Row:
     """One job's row. `runs` newest first (as the store returns them), or the error reading
     them: the row says so and every other row is unaffected."""
@@ -128,6 +131,8 @@ def grid_row(
                 upcoming = None
             if upcoming is not None:
                 row.next_run = _local_time(upcoming, job.timezone)
+        if states is not None and not state.paused:
+            _mark_waiting(row, job, states, now)
     if isinstance(runs, BaseException):
         row.error = f"could not read runs: {type(runs).__name__}: {runs}"
         return row
@@ -135,6 +140,21 @@ def grid_row(
     row.latest_status = latest[0].status.value if latest else ""
     row.cells = [cell(run) for run in reversed(latest)]
     return row
+
+
+def _mark_waiting(row: Row, job: Job, states: Mapping[str, JobState], now: datetime) -> None:
+    from batchcron.catalogue.upstream import waiting, waiting_text
+
+    try:
+        waits = waiting(job, states, now)
+    except Exception:  # a state we cannot read must not hide the row
+        return
+    if not waits:
+        return
+    row.waiting = waiting_text(waits)
+    failed = next((wait for wait in waits if wait.failed and wait.latest), None)
+    if failed is not None and failed.latest is not None:
+        row.waiting_href = run_href(failed.job, failed.latest.run_id)
 
 
 def _local_time(moment: datetime, timezone: str) -> str:
@@ -167,6 +187,7 @@ def grid(
             now,
             describe=describe,
             next_slot=next_slot,
+            states=states,
         )
         if filters.status == "failing" and not row.failing:
             continue
@@ -202,6 +223,7 @@ def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "last_success_at": row.last_success or None,
             "latest_status": row.latest_status or None,
             "failing": row.failing,
+            "waiting": row.waiting or None,
             "runs": [{"run_id": c.run_id, "status": c.status} for c in row.cells],
             "error": row.error or None,
         }

@@ -70,7 +70,9 @@ def history_row(run: Run, cancellable: bool) -> dict[str, Any]:
 
 
 def can_cancel(run: Run) -> bool:
-    return run.status == Status.QUEUED or (not run.status.terminal and bool(run.batch_job_id))
+    if run.status.terminal or run.cancel_requested_at:
+        return False
+    return run.status == Status.QUEUED or bool(run.batch_job_id)
 
 
 def chart(
@@ -294,4 +296,19 @@ def run_page(
         "log_stream": stream or "",
         "links": links,
         "cancellable": can_cancel(run),
+        "run_href": run_href(run.job, run.run_id),
+        "confirm_cancel": False,
+        "cancel_requested": when(run.cancel_requested_at) if not run.status.terminal else "",
+        "cancel_requested_by": run.cancel_requested_by or "",
+        "terminal": run.status.terminal,
+        "upstream_runs": [
+            {"run_id": upstream, "href": run_href(_job_of(upstream, job), upstream)}
+            for upstream in run.upstream_runs
+        ],
     }
+
+
+def _job_of(run_id: str, job: Job | None) -> str:
+    """The job an upstream run id belongs to: the upstream job whose name prefixes it."""
+    names = sorted(job.after.jobs if job is not None and job.after else (), key=len, reverse=True)
+    return next((name for name in names if run_id.startswith(f"{name}-")), run_id.rsplit("-", 1)[0])

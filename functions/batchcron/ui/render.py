@@ -9,6 +9,7 @@ from typing import Any
 STATIC_TYPES = {
     "ui.css": "text/css; charset=utf-8",
     "ui.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 

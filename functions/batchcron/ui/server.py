@@ -17,7 +17,26 @@ def respond(page: StatusPage, handler: BaseHTTPRequestHandler) -> None:
         return
     body = handler.rfile.read(length) if length else b""
     request = Request.from_target(handler.command, handler.path, dict(handler.headers), body)
-    reply(handler, page.handle(request), head=handler.command == "HEAD")
+    response = page.handle(request)
+    if "gzip" in (handler.headers.get("Accept-Encoding") or ""):
+        response = compressed(response)
+    reply(handler, response, head=handler.command == "HEAD")
+
+
+COMPRESS_AT = 1024  # bytes: smaller bodies are not worth it
+
+
+def compressed(response: Response) -> Response:
+    """The response gzipped (the grid's HTML is mostly the same few hundred bytes a cell, and
+    shrinks about twentyfold), when it is text and large enough."""
+    import gzip
+
+    kind = response.content_type
+    if len(response.body) < COMPRESS_AT or not kind.startswith(("text/", "application/json")):
+        return response
+    headers = {**response.headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+    body = gzip.compress(response.body, compresslevel=5, mtime=0)
+    return Response(response.status, body, kind, headers)
 
 
 class Served:

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from batchcron.catalogue.errors import CatalogueError
 from batchcron.catalogue.model import Catalogue
-from batchcron.models import JobState, Run
+from batchcron.models import JobState, Run, Status
 
 READ_WORKERS = 8
+# A run in one of these has no container yet, so no log to look for.
+NOT_STARTED = frozenset(
+    {
+        Status.CLAIMED,
+        Status.QUEUED,
+        Status.SUBMITTED,
+        Status.PENDING,
+        Status.RUNNABLE,
+        Status.STARTING,
+    }
+)
 
 
 @dataclass
@@ -28,11 +40,21 @@ class Source:
     log_group: str | None
     console_links: bool  # a deployed stack: link to the AWS console
     target: str = ""
+    problem: CatalogueError | None = field(default=None, init=False)
+    _good: Catalogue | None = field(default=None, init=False, repr=False)
 
     def catalogue(self) -> Catalogue:
+        """The catalogue; while the file has an error, the last good one (or none), with the
+        error kept in `problem` for the page's banner."""
         from batchcron.catalogue.loading import load_catalogue
 
-        return load_catalogue()
+        try:
+            catalogue = load_catalogue()
+        except CatalogueError as exc:
+            self.problem = exc
+            return self._good or Catalogue(jobs={})
+        self._good, self.problem = catalogue, None
+        return catalogue
 
     def states(self) -> dict[str, JobState]:
         from batchcron.wiring import store
@@ -117,13 +139,19 @@ class Source:
         stream = run.log_stream or next(
             (a.log_stream for a in reversed(run.attempts) if a.log_stream), None
         )
+        if run.status in NOT_STARTED:
+            return [], f"not started yet (status {run.status.value}): no log until it runs"
         if not self.log_group:
             return [], "the target has no job log group (JOB_LOG_GROUP)"
         if not stream:
-            return [], f"no log stream yet (status {run.status.value})"
+            if run.status == Status.RUNNING:
+                return [], "no log stream yet (status RUNNING)"
+            return [], f"no log: the run ended {run.status.value} before it wrote one"
         try:
             lines = JobLogs().tail(self.log_group, stream, limit)
         except NoLogStreamError:
+            if not run.status.terminal:
+                return [], f"no log lines yet in {stream} (status {run.status.value})"
             return [], f"log stream {stream} is not in {self.log_group} (expired or not written)"
         except Exception as exc:  # the rest of the page is worth showing without its log
             return [], f"could not read the log: {type(exc).__name__}: {exc}"

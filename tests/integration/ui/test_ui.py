@@ -132,8 +132,17 @@ def test_cancel_drops_a_queued_run(page: StatusPage) -> None:
     from batchcron.wiring import store
 
     record("parish", "parish-1", Status.QUEUED, datetime.now(UTC))
-    text = follow(page, post(page, "/actions/cancel", "job=parish&run_id=parish-1&token=t0ken"))
+    # The first click asks: the run page with a confirming form, nothing cancelled yet.
+    first = post(page, "/actions/cancel", "job=parish&run_id=parish-1&token=t0ken")
+    assert first.headers["Location"] == "/runs/parish/parish-1?confirm=cancel"
+    text = follow(page, first)
+    assert 'id="cancel-confirm"' in text and 'name="confirm" value="yes"' in text
+    assert store().get_run("parish", "parish-1").status == Status.QUEUED  # type: ignore[union-attr]
+    # The second click cancels.
+    form = "job=parish&run_id=parish-1&confirm=yes&token=t0ken"
+    text = follow(page, post(page, "/actions/cancel", form))
     assert "dropped queued run parish-1" in text
+    assert 'id="cancel-confirm"' not in text and 'id="cancel"' not in text
     assert store().get_run("parish", "parish-1").status == Status.SUPERSEDED  # type: ignore[union-attr]
 
 
@@ -184,3 +193,97 @@ def test_batchcron_ui_says_when_its_port_is_taken(
     assert code == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+# --- the operator's view: banners, waiting, pages that follow their runs ----------------------
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+
+
+def test_a_catalogue_error_is_a_banner_over_the_last_good_grid(
+    page: StatusPage, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchcron.catalogue.loading import jobs_file
+
+    good = jobs_file().read_text()
+    file = tmp_path / "jobs.yaml"
+    file.write_text(good)
+    monkeypatch.setenv("JOBS_FILE", str(file))
+    assert 'data-job="parish"' in get(page, "/").body.decode()
+    # Given one bad job in the catalogue
+    file.write_text(good.replace('schedule: "0 1 * * *"', 'schedule: "0 25 * * *"'))
+    import os
+
+    os.utime(file, (time.time() + 5, time.time() + 5))
+    # Then the grid still answers with every job, under a banner naming the job and field
+    for target in ("/", "/grid"):
+        body = get(page, target).body.decode()
+        assert body.count('id="catalogue-error"') == 1
+        banner = body[body.index('id="catalogue-error"') :]
+        banner = banner[: banner.index("</div>")]
+        assert "job &#39;conservation-area&#39;, field &#39;schedule&#39;" in banner, banner
+        assert 'data-job="parish"' in body and 'data-job="entity-builder"' in body
+    assert 'id="catalogue-error"' in get(page, "/jobs/parish").body.decode()
+
+
+def test_a_builder_held_up_by_a_failed_collection_shows_a_waiting_cell(
+    page: StatusPage,
+) -> None:
+    from batchcron.models import set_clock
+    from batchcron.wiring import store
+
+    set_clock(NOW)
+    run_id = "conservation-area-20261130T010000"
+    record("conservation-area", run_id, Status.FAILED, NOW - timedelta(hours=5))
+    store().update_job_state(
+        "conservation-area",
+        {
+            "last_counted_run_id": run_id,
+            "last_run_id": run_id,
+            "last_status": "FAILED",
+            "last_finished_at": iso(NOW.replace(hour=1, minute=42)),
+        },
+    )
+    page.clock = lambda: NOW
+    body = get(page, "/").body.decode()
+    row = body[body.index('data-job="entity-builder"') :]
+    row = row[: row.index("</tr>")]
+    assert f'<a class="waiting" href="/runs/conservation-area/{run_id}">' in row
+    assert "waiting: conservation-area FAILED 01:42" in row and "no runs yet" not in row
+    data = {r["job"]: r for r in json.loads(get(page, "/api/status").body)}
+    assert data["entity-builder"]["waiting"] == "waiting: conservation-area FAILED 01:42"
+    assert data["parish"]["waiting"] is None
+
+
+def test_run_page_not_started_upstream_links_and_no_cancel_when_over(page: StatusPage) -> None:
+    from batchcron.wiring import store
+
+    record(
+        "entity-builder",
+        "entity-builder-1",
+        Status.STARTING,
+        NOW,
+        batch_job_id="b-1",
+        log_stream="batchcron/default/x",
+        upstream_runs=["local-authority-district-20261130T000000", "conservation-area-2"],
+    )
+    body = get(page, "/runs/entity-builder/entity-builder-1").body.decode()
+    assert "not started yet" in body and "expired" not in body
+    assert 'href="/runs/local-authority-district/local-authority-district-20261130T000000"' in body
+    assert 'href="/runs/conservation-area/conservation-area-2"' in body
+    assert 'id="cancel"' in body and 'data-terminal="no"' in body and "ui.js" in body
+    # Cancel requested: said so, and no second Cancel while Batch's event is on its way
+    store().update_run("entity-builder", "entity-builder-1", {"cancel_requested_at": iso(NOW)})
+    body = get(page, "/runs/entity-builder/entity-builder-1").body.decode()
+    assert 'id="cancel-requested"' in body and 'id="cancel"' not in body
+    store().update_run("entity-builder", "entity-builder-1", {"status": "CANCELLED"})
+    body = get(page, "/runs/entity-builder/entity-builder-1").body.decode()
+    assert 'id="cancel' not in body and 'data-terminal="yes"' in body and "ui.js" not in body
+
+
+def test_favicon_and_a_404_that_suggests(page: StatusPage) -> None:
+    icon = get(page, "/favicon.ico")
+    assert icon.content_type == "image/svg+xml" and b"<svg" in icon.body
+    assert 'rel="icon"' in get(page, "/").body.decode()
+    missing = page.handle(Request.from_target("GET", "/jobs/parsh", HOST))
+    assert missing.status == 404 and "did you mean parish" in missing.body.decode()

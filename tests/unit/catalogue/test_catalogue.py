@@ -305,3 +305,51 @@ def test_a_catalogue_over_the_byte_limit_is_refused_before_parsing() -> None:
         parse_catalogue(text)
     [problem] = caught.value.problems
     assert f"the limit is {MAX_BYTES:,}" in str(problem)
+
+
+def test_every_error_once_none_caused_by_another_cross_field_checks_included() -> None:
+    text = textwrap.dedent(
+        """
+        jobs:
+          conservation-area:
+            repository: digital-land/conservation-area-collection
+            schedule: "0 25 * * *"
+            memory_mib: 1000
+          entity-builder:
+            repository: digital-land/entity-builder
+            after:
+              jobs: [conservation-area]
+            schedual: "0 1 * * *"
+            vcpus: 2
+            memory_mib: 2048
+          other:
+            repository: digital-land/x
+            script: https://example.com/x.sh
+            script_sha256: nothex
+            vcpus: 3
+        """
+    )
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(text)
+    found = [str(problem) for problem in caught.value.problems]
+    assert found == [
+        "line 5: job 'conservation-area', field 'schedule': invalid cron expression "
+        "'0 25 * * *': Bad hour",
+        "line 6: job 'conservation-area', field 'memory_mib': 1000 MiB is not a Fargate size "
+        "for 1 vCPU (2048-8192 in steps of 1024)",
+        "line 11: job 'entity-builder', field 'schedual': unknown field (did you mean schedule?)",
+        "line 13: job 'entity-builder', field 'memory_mib': 2048 MiB is not a Fargate size for "
+        "2 vCPU (4096-16384 in steps of 1024)",
+        "line 17: job 'other', field 'script_sha256': expected 64 lower-case hex digits "
+        "(sha256 of the script)",
+        "line 18: job 'other', field 'vcpus': Fargate supports 0.25, 0.5, 1, 2, 4, 8, 16 vCPUs",
+    ]
+
+
+def test_a_misspelt_nested_field_gets_a_suggestion_from_its_own_record() -> None:
+    text = "jobs:\n  aa:\n    repository: acme/a\n    on_push:\n      brnches: [main]\n"
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue(text)
+    (problem,) = caught.value.problems
+    assert problem.field == "on_push.brnches"
+    assert problem.message == "unknown field (did you mean branches?)"

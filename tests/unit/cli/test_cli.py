@@ -21,6 +21,7 @@ from batchcron.models import Run, Status, iso
 def _cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No running local mode is found; whatever a command does to os.environ is undone."""
     monkeypatch.setenv("BATCHCRON_LOCAL_STATE_DIR", str(tmp_path / "no-local"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the last good catalogue
     monkeypatch.delenv("BATCHCRON_STACK", raising=False)
     saved = dict(os.environ)
     output.reset()
@@ -74,7 +75,7 @@ def test_jobs_lists_schedule_in_words_next_run_and_paused(
     assert code == 0
     rows = {row["job"]: row for row in json.loads(out)}
     assert rows["conservation-area"]["schedule_text"] == "At 01:00"
-    assert rows["conservation-area"]["next_run"].endswith("01:00:00+00:00")
+    assert rows["conservation-area"]["next_run"].endswith("T01:00:00.000Z")
     assert rows["entity-builder"]["on_push"] == ["main"]
     assert rows["parish"]["paused"] is True
     assert rows["green-belt"]["paused"] is False
@@ -533,7 +534,33 @@ def test_push_to_a_closed_port_says_what_to_do(capsys: pytest.CaptureFixture[str
         capsys, "push", "a/b", "--url", f"http://127.0.0.1:{closed_port()}/github", "--secret", "x"
     )
     assert code == 1
-    assert "cannot reach" in err
+    assert "start local mode with `make run`" in err and "Errno" not in err
+
+
+def test_read_commands_answer_from_the_last_good_catalogue_and_say_why(
+    aws_env: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from batchcron.catalogue.loading import jobs_file
+
+    good = jobs_file().read_text()
+    file = tmp_path / "jobs.yaml"
+    file.write_text(good)
+    monkeypatch.setenv("JOBS_FILE", str(file))
+    assert run_cli(capsys, "jobs")[0] == 0  # a good load keeps a copy
+    file.write_text(good.replace('schedule: "0 1 * * *"', 'schedule: "0 25 * * *"'))
+    os.utime(file, (file.stat().st_mtime + 5, file.stat().st_mtime + 5))
+    for command in (["jobs"], ["status"], ["runs", "parish"]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 0, (command, err)
+        assert "1 catalogue error(s); showing the last good catalogue" in err
+        assert "job 'conservation-area', field 'schedule'" in err
+        if command != ["runs", "parish"]:
+            assert "entity-builder" in out and "conservation-area" in out
+    code, _, err = run_cli(capsys, "validate", str(file))
+    assert code == 1 and "field 'schedule'" in err
 
 
 # --- targets and errors --------------------------------------------------------------------------
@@ -665,7 +692,7 @@ def test_the_cli_runs_on_the_clock_of_the_local_mode_it_talks_to(aws_env: Any) -
     # Then the CLI's clock is local mode's, and the next runs follow the set instant
     assert start <= utcnow() < start + timedelta(minutes=5)
     parish = job_row(load_catalogue().get("parish"), None)
-    assert parish["next_run"] == "2027-04-01T00:00:00+00:00"
+    assert parish["next_run"] == "2027-04-01T00:00:00.000Z"
 
     # ...and a target on real time (the functions' variables) puts it back
     Path(os.environ["BATCHCRON_LOCAL_STATE_DIR"], "batchcron-local-5123.json").unlink()

@@ -46,7 +46,7 @@ jobs:
     assert "no job runs after another" in render(alone)
 
 
-def test_after_cell_says_what_each_job_waits_for() -> None:
+def test_after_info_says_what_each_job_waits_for() -> None:
     job = load_catalogue().get("entity-builder")
     now = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
     states = {
@@ -65,9 +65,8 @@ def test_after_cell_says_what_each_job_waits_for() -> None:
         ),
     }
     info = after_info(job, states, now)
-    assert after_text(info) == (
-        "local-authority-district, conservation-area\nwaiting for conservation-area: FAILED 01:42"
-    )
+    assert info is not None and info["waiting"] == ["conservation-area: FAILED 01:42"]
+    assert after_text(info) == "local-authority-district, conservation-area"
     assert after_text(after_info(job, None, now)) == "local-authority-district, conservation-area"
     assert after_text(None) == "-"
 
@@ -101,4 +100,8 @@ def test_jobs_shows_upstreams_and_what_they_wait_for(
 
     code, out, _ = run_cli(capsys, "jobs")
     assert code == 0
-    assert "waiting for conservation-area: FAILED" in out
+    (line,) = [line for line in out.splitlines() if line.startswith("entity-builder\t")]
+    assert line.split("\t")[1] == f"waiting: conservation-area FAILED {failed_at:%H:%M}"
+    assert rows["entity-builder"]["status"] == line.split("\t")[1]
+    # Never run, after a job that has not run this cycle either: waiting, for that job.
+    assert rows["tiles-builder"]["status"] == "waiting: entity-builder"

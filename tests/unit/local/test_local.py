@@ -79,6 +79,18 @@ def test_slack_block_kit_reads_as_plain_lines() -> None:
     assert slack_text({"text": "just text"}) == ["just text"]
 
 
+def test_a_slack_section_of_several_lines_stays_several_lines() -> None:
+    text = (
+        "*Status reason*\n```Essential container in task exited```\n"
+        "blocks: entity-builder (waiting for this job to succeed)"
+    )
+    message = {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    assert slack_text(message) == [
+        "Status reason: Essential container in task exited",
+        "blocks: entity-builder (waiting for this job to succeed)",
+    ]
+
+
 # --- outcomes and ticks --------------------------------------------------------------------------
 
 
@@ -331,3 +343,40 @@ def test_each_local_mode_has_its_own_state_file(
     # The second one stopping leaves the first one findable.
     remove_state(second)
     assert running_states() == [first]
+
+
+def test_the_banner_fits_80_columns_without_cutting_a_word() -> None:
+    import io
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from batchcron.local.options import LocalOptions
+    from batchcron.local.system import LocalSystem
+
+    buffer = io.StringIO()
+    options = LocalOptions(
+        replay_from=datetime(2026, 11, 29, 15, 9, tzinfo=UTC),
+        failures={"site-of-special-scientific-interest": 1, "local-authority-district": None},
+        duration=70,
+    )
+    system = SimpleNamespace(
+        console=Console(file=buffer, force_terminal=True, width=80, color_system=None),
+        options=options,
+        endpoint="http://127.0.0.1:5000",
+        region="eu-west-2",
+        page_url="http://127.0.0.1:3000/",
+        webhook_url="http://127.0.0.1:3000/github",
+        slack_label="local sink http://127.0.0.1:44825 (alerts print here)",
+        provisioned=SimpleNamespace(runs_table="batchcron-local-RunsTable"),
+        state_file=Path("/tmp/batchcron-local-0/batchcron-local-5000.json"),
+    )
+    LocalSystem.banner(system)  # type: ignore[arg-type]
+    lines = buffer.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    words = set(" ".join(lines).split())
+    for whole in ("site-of-special-scientific-interest", "local-authority-district", "status"):
+        assert any(whole in word for word in words), (whole, lines)
+    assert any(line.strip().endswith(" push digital-land/entity-builder") for line in lines)

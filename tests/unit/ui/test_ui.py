@@ -508,3 +508,20 @@ def test_grid_marks_a_missed_deadline_and_says_who_paused(source: FakeSource) ->
     assert 'title="paused by batchcron 5 failures in a row' in row
     status = json.loads(get(app, "/api/status").body)
     assert next(r for r in status if r["job"] == "parish")["deadline_missed"]
+
+
+def test_large_text_responses_are_gzipped_small_and_binary_ones_not() -> None:
+    import gzip
+
+    from batchcron.ui.app import Response
+    from batchcron.ui.server import compressed
+
+    page = Response(200, b"<a class='cell'></a>" * 500)
+    packed = compressed(page)
+    assert (
+        packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    )
+    assert gzip.decompress(packed.body) == page.body and len(packed.body) < len(page.body) // 10
+    assert compressed(Response(200, b"small")).body == b"small"
+    icon = Response(200, b"x" * 5000, "image/png")
+    assert "Content-Encoding" not in compressed(icon).headers

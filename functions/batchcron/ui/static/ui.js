@@ -11,3 +11,26 @@
       .catch(function () {});
   }, seconds * 1000);
 })();
+
+// A run's page follows its run: every few seconds, until the run is terminal, its content is
+// replaced with the page's newest copy (not while the cancel confirmation is asked).
+(function () {
+  var run = document.getElementById("run");
+  if (!run || !window.fetch || !window.DOMParser) return;
+  if (/(^|[?&])confirm=/.test(window.location.search)) return;
+  var seconds = Number(run.getAttribute("data-refresh-seconds")) || 5;
+  var timer = setInterval(function () {
+    if (document.hidden) return;
+    if (run.getAttribute("data-terminal") === "yes") { clearInterval(timer); return; }
+    fetch(window.location.pathname, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("run");
+        if (!fresh) return;
+        run.innerHTML = fresh.innerHTML;
+        run.setAttribute("data-terminal", fresh.getAttribute("data-terminal") || "no");
+      })
+      .catch(function () {});
+  }, seconds * 1000);
+})();
