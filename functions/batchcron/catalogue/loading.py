@@ -146,7 +146,8 @@ def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
 
 
 def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list[Problem]:
-    """Cross-job checks of `after`: upstreams exist, no job waits for itself, no cycles."""
+    """Cross-job checks of `after`: upstreams exist and are enabled (a disabled one never runs,
+    so its downstream would wait for ever), no job waits for itself, no cycles."""
     problems: list[Problem] = []
     edges: dict[str, list[str]] = {}
     for name, job in jobs.items():
@@ -159,6 +160,13 @@ def check_after(jobs: dict[str, Job], lines: dict[tuple[Any, ...], int]) -> list
             elif upstream not in jobs:
                 hint = UnknownJobError(upstream, list(jobs))
                 problems.append(Problem(name, "after.jobs", str(hint), line))
+            elif job.enabled and not jobs[upstream].enabled:
+                message = (
+                    f"{upstream} is disabled (enabled: false), so {name} would wait for it for "
+                    f"ever: enable {upstream}, or take it out of {name}'s after.jobs"
+                )
+                problems.append(Problem(name, "after.jobs", message, line))
+                edges.setdefault(name, []).append(upstream)
             else:
                 edges.setdefault(name, []).append(upstream)
     reported: set[frozenset[str]] = set()
@@ -285,7 +293,7 @@ def _problems(
                 found.append(Problem(name, "environment", message, line))
             continue
         if isinstance(ctx_error, FieldProblemError):
-            loc = [ctx_error.field]
+            loc = ctx_error.field.split(".")
         field = ".".join(loc) if loc else None
         message = _in_catalogue_words(error, field)
         found.append(Problem(name, field, message, _line(name, loc, lines, raw)))

@@ -37,11 +37,18 @@ from batchcron.models import run_duration, run_json, utcnow
     help="Extra container environment for this run (repeatable; secret-like names refused).",
 )
 @click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
+@click.option("--force", is_flag=True, help="Run even though JOB is paused (refused otherwise).")
 @target_options
 def submit(
-    target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
+    target: TargetOptions,
+    job: str,
+    ref: str | None,
+    env: tuple[str, ...],
+    wait: bool,
+    force: bool,
 ) -> int:
-    """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
+    """Start a manual run of JOB now (the same submit path as schedules and pushes). A paused
+    JOB is refused (exit 1) unless --force."""
     from batchcron.catalogue.loading import load_catalogue
     from batchcron.catalogue.model import env_name_problem
 
@@ -66,12 +73,20 @@ def submit(
     from batchcron.wiring import control
 
     try:
-        outcome = control().run_now(job, ref, environment=extra)
+        outcome = control().run_now(job, ref, environment=extra, force=force)
     except ActionError as exc:
         raise UsageError(str(exc)) from None
-    if outcome.paused:
-        terminal.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
     console = terminal.out()
+    if outcome.action == "refused":
+        console.print(
+            f"[red]refused[/]: {outcome.reason} (`batchcron resume {job}` first, or run it "
+            "anyway with --force)",
+            markup=True,
+            highlight=False,
+        )
+        return 1
+    if outcome.paused:
+        terminal.err().print(f"[yellow]note:[/] {job} is paused; --force runs it anyway")
     if not outcome.ok:
         console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
         return 1
@@ -216,7 +231,8 @@ STATUS_COLUMNS = (
 @output_options
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
-    """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
+    """Latest run of every job; exit 1 when any job is failing (a cancelled run is not) or
+    an `after:` job has waited longer than its after.max_wait."""
     from batchcron.catalogue.loading import load_catalogue
 
     catalogue = load_catalogue()
@@ -225,9 +241,10 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
     def draw() -> int:
         rows = status_rows(catalogue)
         failing_jobs = [row["job"] for row in rows if row["failing"]]
+        overdue = [row["overdue_wait"] for row in rows if row.get("overdue_wait")]
         if mode == "json":
             terminal.print_json(rows)
-            return 1 if failing_jobs else 0
+            return 1 if failing_jobs or overdue else 0
         cells: list[list[Cell]] = []
         for row in rows:
             streak = row["consecutive_failures"]
@@ -244,8 +261,12 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
                 ]
             )
         render(STATUS_COLUMNS, cells, mode=mode)
+        for text in overdue:
+            terminal.note(f"[bold red]overdue:[/] {text}")
         if failing_jobs:
             terminal.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
+            return 1
+        if overdue:
             return 1
         terminal.note("[green]no job is failing[/]")
         return 0
@@ -257,12 +278,20 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     from batchcron.models import JobState
     from batchcron.wiring import store
 
+    from batchcron.catalogue.upstream import also_waiting, overdue_wait
+
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}
     names = list(catalogue.jobs) + sorted(set(states) - set(catalogue.jobs))
     rows: list[dict[str, Any]] = []
+    now = utcnow()
     for name in names:
         state = states.get(name) or JobState(job=name)
+        entry = catalogue.jobs.get(name)
+        overdue = overdue_wait(entry, states, now) if entry is not None and entry.enabled else None
+        overdue_text = (
+            overdue.text(now, also_waiting(catalogue, overdue, states, now)) if overdue else None
+        )
         latest = next(iter(runs_store.runs_for_job(name, limit=1)), None)
         failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
@@ -281,6 +310,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "last_success_at": state.last_success_at,
                 "paused": state.paused,
                 "failing": failing,
+                "overdue_wait": overdue_text,
                 "in_catalogue": name in catalogue.jobs,
             }
         )

@@ -30,7 +30,17 @@ def after_info(
     info["cycle_since"] = cycle.since.isoformat()
     info["waiting"] = [wait.describe() for wait in cycle.waiting]
     info["last_upstream_run"] = own.upstream_run_id if own else None
+    info["overdue"] = overdue_text(job, states, now)
     return info
+
+
+def overdue_text(job: Job, states: Mapping[str, JobState], now: datetime) -> str | None:
+    """The job's wait past its `after.max_wait`, in the words of its alert; None when none
+    (the states must hold the job's upstreams; others waiting on them are named when known)."""
+    from batchcron.catalogue.upstream import overdue_wait
+
+    overdue = overdue_wait(job, states, now)
+    return overdue.text(now) if overdue is not None else None
 
 
 def after_text(info: Mapping[str, Any] | None, paused: bool | None = None) -> str:
@@ -43,6 +53,8 @@ def after_text(info: Mapping[str, Any] | None, paused: bool | None = None) -> st
     if waiting is None:
         return lines[0]
     lines += [f"waiting for {item}" for item in waiting]
+    if info.get("overdue"):
+        lines.append(f"OVERDUE: {info['overdue']}")
     if not waiting:
         lines.append("paused: starts on resume" if paused else "complete: starting")
     return "\n".join(lines)

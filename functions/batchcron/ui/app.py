@@ -251,7 +251,9 @@ class StatusPage:
         job = form.get("job", "")
         try:
             with self.guard():
-                ok, message, back = self._act(action, job, form.get("run_id", ""))
+                ok, message, back = self._act(
+                    action, job, form.get("run_id", ""), force=form.get("force") == "1"
+                )
         except ActionError as exc:
             ok, message, back = False, str(exc), text.job_href(job)
         except UnknownJobError as exc:
@@ -261,13 +263,21 @@ class StatusPage:
             303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(flash)}"}
         )
 
-    def _act(self, action: str, job: str, run_id: str) -> tuple[bool, str, str]:
+    def _act(
+        self, action: str, job: str, run_id: str, *, force: bool = False
+    ) -> tuple[bool, str, str]:
         from batchcron import wiring
 
         actions = wiring.control()
         if action == "run":
-            outcome = actions.run_now(job)
-            note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
+            # A paused job's button is "Run anyway" (force=1); without it the run is refused.
+            outcome = actions.run_now(job, force=force)
+            if outcome.action == "refused":
+                note = " (resume it first, or use Run anyway)"
+            elif outcome.paused:
+                note = " (the job is paused; run anyway)"
+            else:
+                note = ""
             return outcome.ok, outcome.describe() + note, text.job_href(job)
         if action in ("pause", "resume"):
             return True, actions.set_paused(job, action == "pause"), text.job_href(job)

@@ -73,6 +73,7 @@ class Row:
     latest_status: str = ""
     cells: list[Cell] = field(default_factory=list)
     error: str = ""
+    overdue: str = ""  # an `after:` wait past its max_wait, in words (catalogue.upstream)
 
     @property
     def failing(self) -> bool:
@@ -164,6 +165,7 @@ def grid(
             describe=describe,
             next_slot=next_slot,
         )
+        row.overdue = _overdue(catalogue, name, states, now)
         if filters.status == "failing" and not row.failing:
             continue
         if filters.status not in ("", "failing") and row.latest_status != filters.status:
@@ -178,7 +180,24 @@ def grid(
         "grid_runs": GRID_RUNS,
         "rendered_at": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "failing": sum(1 for row in rows if row.failing),
+        "overdue": sum(1 for row in rows if row.overdue),
     }
+
+
+def _overdue(catalogue: Catalogue, name: str, states: Mapping[str, JobState], now: datetime) -> str:
+    """The job's overdue wait in words, or "" (a job without `after:` costs nothing)."""
+    job = catalogue.jobs.get(name)
+    if job is None or job.after is None or not job.enabled:
+        return ""
+    from batchcron.catalogue.upstream import also_waiting, overdue_wait
+
+    try:
+        overdue = overdue_wait(job, states, now)
+        if overdue is None:
+            return ""
+        return overdue.text(now, also_waiting(catalogue, overdue, states, now))
+    except Exception:  # a wait we cannot work out must not hide the row
+        return ""
 
 
 def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -199,6 +218,7 @@ def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "failing": row.failing,
             "runs": [{"run_id": c.run_id, "status": c.status} for c in row.cells],
             "error": row.error or None,
+            "overdue_wait": row.overdue or None,
         }
         for row in rows
     ]

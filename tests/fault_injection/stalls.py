@@ -1,0 +1,274 @@
+"""The campaign "nothing stalls in silence" (issue 22): nights of chained jobs (two collections,
+a builder after both, tiles after the builder) with seeded faults — Batch refusing or throttling
+the builder's submit, the invocation dying after claiming its run, a by-hand re-run of a
+collection cancelled, the builder paused and resumed during the night, a collection failing,
+and a catalogue with a disabled upstream (which must be rejected at load). At the end of each
+night every downstream job has run once for its cycle, or has a recorded run with an alert, or
+has an alerted and visible overdue wait (or waits behind one); anything else is a silent stall.
+
+Bounded and seeded like the other campaigns; returns a Tally and asserts nothing."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+from batchcron.models import Run, Status, parse_time
+from batchcron.settings import settings
+from tests.faults import Storm, storm_on
+from tests.fault_injection.harness import Clock, Tally, moto_stack
+
+CATALOGUE = """
+jobs:
+  collect-a: {repository: acme/collect-a}
+  collect-b: {repository: acme/collect-b}
+  build:
+    repository: acme/build
+    script: builder
+    after: {jobs: [collect-a, collect-b], max_wait: 6h}
+  tiles:
+    repository: acme/tiles
+    script: builder
+    after: {jobs: [build]}
+"""
+DISABLED = CATALOGUE.replace(
+    "  collect-a: {repository: acme/collect-a}", "  collect-a: {repository: acme/collect-a, enabled: false}"
+)
+DAY0 = datetime(2026, 6, 1, tzinfo=UTC)
+FAULTS = ("refuse", "throttle", "crash", "cancel", "pause", "fail", "disabled")
+# The night's ticks (the deployed tick runs every minute; these are the ones that matter: just
+# after the builder's start, after the faults clear, while paused, after the resume, and once
+# the builder's max_wait has passed).
+TICKS = [
+    timedelta(hours=1, minutes=40),
+    timedelta(hours=2),
+    timedelta(hours=2, minutes=30),
+    timedelta(hours=4, minutes=58),
+    timedelta(hours=5, minutes=5),
+    timedelta(hours=7, minutes=30),
+]
+RESUME_AT = timedelta(hours=5)
+DOWNSTREAM = ("build", "tiles")
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _terminal(
+    job: str, run_id: str, status: str, stopped: datetime, rng: random.Random, **extra: Any
+) -> Any:
+    from tests.batch_events import batch_event
+
+    trigger = extra.pop("trigger", "schedule")
+    event = batch_event(
+        status,
+        1,
+        job=job,
+        run_id=run_id,
+        job_id=extra.pop("job_id", None) or _uuid(rng),
+        max_attempts=1,
+        repository=None,
+        exit_code=0 if status == "SUCCEEDED" else 2,
+        start=stopped - timedelta(minutes=5),
+        **extra,
+    )
+    event["detail"]["tags"]["batchcron:trigger"] = trigger
+    stamp = int(stopped.timestamp() * 1000)
+    event["detail"]["stoppedAt"] = event["detail"]["attempts"][-1]["stoppedAt"] = stamp
+    return event
+
+
+def stalls(seed: int = 22, nights: int = 50) -> Tally:
+    from batchcron.adapters.batch import Batch
+    from batchcron.catalogue.errors import CatalogueError
+    from batchcron.catalogue.loading import parse_catalogue
+    from batchcron.catalogue.upstream import overdue_wait, upstream_names
+    from batchcron.outcomes.notify import Notifier
+    from batchcron.outcomes.record import Recorder
+    from batchcron.scheduling.dispatch import Dispatcher
+    from batchcron.scheduling.submit import Submitter
+
+    tally = Tally("nothing stalls in silence: chained jobs under seeded faults", seed)
+    rng = random.Random(seed)
+    injected: Counter[str] = Counter()
+    outcome: Counter[str] = Counter()
+    notices: list[tuple[str, str]] = []
+
+    def notice(job: Any, text: str) -> bool:
+        notices.append((job.name, text))
+        return True
+
+    with moto_stack(CATALOGUE) as stack:
+        clock = Clock(DAY0)
+        batch_client = stack.client("batch")
+        store = stack.store()
+        submitter = Submitter(store, Batch(batch_client), settings(), clock=clock)
+        notifier = Notifier(
+            store, settings(), catalogue=lambda: stack.catalogue, secret=lambda arn: "", clock=clock
+        )
+        recorder = Recorder(
+            stack.catalogue, store, notifier, submitter=lambda: submitter, clock=clock
+        )
+        dispatcher = Dispatcher(
+            stack.catalogue, store, submitter, notice=notice, workers=1, clock=clock
+        )
+
+        def deliver(event: Any) -> None:
+            tally.attempted += 1
+            try:
+                recorder.record_event(event)
+            except Exception:
+                outcome["invocation_errors"] += 1
+                recorder.record_event(event)  # Lambda's retry
+
+        def tick() -> None:
+            tally.attempted += 1
+            try:
+                dispatcher.tick(clock.now)
+            except Exception:
+                outcome["failed_ticks"] += 1  # recorded failures make the tick fail: fine
+            # the builder's (and tiles') runs end soon after they were submitted
+            for job in DOWNSTREAM:
+                for run in _runs(store, job):
+                    if run.batch_job_id and not run.status.terminal:
+                        deliver(
+                            _terminal(
+                                job,
+                                run.run_id,
+                                "SUCCEEDED",
+                                clock.now,
+                                rng,
+                                job_id=run.batch_job_id,
+                                trigger="upstream",
+                            )
+                        )
+
+        for night in range(nights):
+            base = DAY0 + timedelta(days=night)
+            faults = {fault for fault in FAULTS if rng.random() < 0.3}
+            injected.update(faults)
+            if "disabled" in faults:
+                try:
+                    parse_catalogue(DISABLED)
+                    outcome["disabled_upstream_accepted"] += 1
+                except CatalogueError as exc:
+                    ok = any(p.field == "after.jobs" for p in exc.problems)
+                    outcome["disabled_upstream_rejected" if ok else "disabled_wrong_error"] += 1
+            if "pause" in faults:
+                store.update_job_state("build", {"paused": True})
+            a_status = "FAILED" if "fail" in faults else "SUCCEEDED"
+            clock.now = base + timedelta(hours=1)
+            deliver(_terminal("collect-a", f"collect-a-n{night}", a_status, clock.now, rng))
+            if "cancel" in faults:
+                clock.now = base + timedelta(hours=1, minutes=15)
+                deliver(
+                    _terminal(
+                        "collect-a",
+                        f"collect-a-n{night}-by-hand",
+                        "FAILED",
+                        clock.now,
+                        rng,
+                        reason="batchcron: cancelled by alice",
+                        trigger="manual",
+                    )
+                )
+            clock.now = base + timedelta(hours=1, minutes=30)
+            last = _terminal("collect-b", f"collect-b-n{night}", "SUCCEEDED", clock.now, rng)
+            patches: list[Any] = []
+            storms: list[Any] = []
+            if "refuse" in faults:
+                storms.append(Storm("SubmitJob", first=1, error="ServerException", status=500))
+            if "throttle" in faults:
+                storms.append(Storm("SubmitJob", first=6))
+            if "crash" in faults:
+
+                def die(*args: Any, **kwargs: Any) -> Any:
+                    raise RuntimeError("the invocation died after claiming the run")
+
+                patches += [
+                    mock.patch.object(Submitter, "start", die),
+                    mock.patch.object(Submitter, "fail", die),
+                ]
+            for patch in patches:
+                patch.start()
+            contexts = [storm_on(batch_client, storm) for storm in storms]
+            for context in contexts:
+                context.__enter__()
+            try:
+                deliver(last)
+            finally:
+                for patch in patches:
+                    patch.stop()
+            for at in TICKS:
+                clock.now = base + at
+                if "pause" in faults and at > RESUME_AT and states_paused(store):
+                    store.update_job_state("build", {"paused": False})
+                tick()
+                if at == TICKS[1]:
+                    for context in contexts:
+                        context.__exit__(None, None, None)
+                    contexts = []
+            for context in contexts:
+                context.__exit__(None, None, None)
+
+            # --- the night's verdict ---------------------------------------------------
+            states = store.job_states(upstream_names(stack.catalogue.jobs.values()))
+            verdict: dict[str, str] = {}
+            for job in DOWNSTREAM:
+                tonight = [run for run in _runs(store, job) if _night(run) == night]
+                started = [run for run in tonight if run.batch_job_id]
+                tally.expected += 1
+                if len(started) > 1:
+                    tally.duplicates += len(started) - 1
+                entry = stack.catalogue.get(job)
+                overdue = overdue_wait(entry, states, clock.now)
+                state = states[job]
+                if started:
+                    verdict[job] = "ran"
+                elif any(run.status == Status.SUBMIT_FAILED and run.alert for run in tonight):
+                    verdict[job] = "failed_run_alerted"
+                elif (
+                    overdue is not None
+                    and state.wait_cycle == overdue.cycle
+                    and any(name == job and "has waited" in text for name, text in notices)
+                ):
+                    verdict[job] = "wait_alerted_and_visible"
+                elif job == "tiles" and verdict.get("build") not in (None, "ran", "silent"):
+                    verdict[job] = "waits_behind_an_alerted_wait"
+                else:
+                    verdict[job] = "silent"
+                outcome[verdict[job]] += 1
+                if verdict[job] != "silent":
+                    tally.done += 1
+            outcome["silent_stalls"] += sum(1 for v in verdict.values() if v == "silent")
+        names = stack.names()
+        tally.duplicates += sum(count - 1 for count in names.values() if count > 1)
+    tally.faults = sum(injected.values())
+    tally.lost = outcome["silent_stalls"] + outcome["disabled_upstream_accepted"]
+    tally.detail.update(
+        nights=nights,
+        **{f"fault_{name}": injected[name] for name in FAULTS},
+        **outcome,
+        follow_ups=sum(1 for _, text in notices if "started" in text),
+    )
+    return tally
+
+
+def states_paused(store: Any) -> bool:
+    return bool(store.job_state("build").paused)
+
+
+def _runs(store: Any, job: str) -> list[Run]:
+    return [run for run in store.runs_for_job(job, limit=20) if run.trigger == "upstream"]
+
+
+def _night(run: Run) -> int:
+    return (parse_time(run.created_at) - DAY0).days
+
+
+CAMPAIGNS = {"stalls": stalls}
