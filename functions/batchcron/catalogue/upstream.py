@@ -230,7 +230,9 @@ class Overdue:
         also = sorted(others)
         if also:
             verb = "waits" if len(also) == 1 else "wait"
-            found += f"; {', '.join(also)} also {verb} on {'it' if len(self.waits) == 1 else 'them'}"
+            found += (
+                f"; {', '.join(also)} also {verb} on {'it' if len(self.waits) == 1 else 'them'}"
+            )
         return found
 
 

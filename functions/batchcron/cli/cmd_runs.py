@@ -275,10 +275,9 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
 
 
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
+    from batchcron.catalogue.upstream import also_waiting, overdue_wait
     from batchcron.models import JobState
     from batchcron.wiring import store
-
-    from batchcron.catalogue.upstream import also_waiting, overdue_wait
 
     runs_store = store()
     states = {state.job: state for state in runs_store.all_job_states()}

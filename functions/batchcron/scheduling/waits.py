@@ -10,6 +10,7 @@ or ends. One job's failure is logged and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,15 +114,13 @@ class Waits:
         if self.notice is None or not self.notice(job, f":hourglass: {text}"):
             return
         result.alerted += 1
-        try:
+        with contextlib.suppress(ConflictError):  # the wait ended meanwhile
             self.store.update_job_state(
                 job.name,
                 {"wait_alert": "sent"},
                 condition="#wait_cycle = :cycle",
                 values={":cycle": cycle},
             )
-        except ConflictError:
-            pass  # the wait ended meanwhile
 
     def _started(self, job: Job, state: JobState) -> None:
         """The one "started" follow-up of an alerted wait, then the state forgets it."""
@@ -133,7 +132,11 @@ class Waits:
         if since and state.upstream_since:
             minutes = int((parse_time(state.upstream_since) - parse_time(since)).total_seconds())
             minutes //= 60
-            waited = f" after waiting {minutes // 60} h" if minutes >= 60 else f" after waiting {minutes} min"
+            waited = (
+                f" after waiting {minutes // 60} h"
+                if minutes >= 60
+                else f" after waiting {minutes} min"
+            )
         if checks.follow_up(self.store, job.name, KIND, cycle, {"run_id": run_id}):
             logger.info("overdue wait ended", job=job.name, cycle=cycle, run_id=run_id)
             if self.notice is not None:
@@ -141,12 +144,10 @@ class Waits:
                     self.notice(job, f":arrow_forward: {job.name} started {run_id}{waited}")
                 except Exception:  # the follow-up is recorded; only its message is lost
                     logger.exception("wait follow-up not delivered", job=job.name)
-        try:
+        with contextlib.suppress(ConflictError):
             self.store.update_job_state(
                 job.name,
                 {"wait_cycle": None, "wait_alert": None},
                 condition="#wait_cycle = :cycle",
                 values={":cycle": cycle},
             )
-        except ConflictError:
-            pass

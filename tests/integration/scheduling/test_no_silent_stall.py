@@ -377,7 +377,9 @@ def test_the_page_refuses_run_now_of_a_paused_job_and_offers_run_anyway(
     )
 
     def post(form: str) -> str:
-        response = page.handle(Request.from_target("POST", "/actions/run", host, body=form.encode()))
+        response = page.handle(
+            Request.from_target("POST", "/actions/run", host, body=form.encode())
+        )
         assert response.status == 303
         target = response.headers["Location"]
         return page.handle(Request.from_target("GET", target, host)).body.decode()
@@ -432,7 +434,8 @@ def test_an_overdue_wait_alerts_once_shows_everywhere_and_follows_up_once(
     tick(lambda_context)
     build_alerts = [t for t in about(slack, "waited") if t.startswith(":hourglass: build")]
     assert build_alerts == [
-        ":hourglass: build has waited 24 h for collect-b: FAILED 01:42; quiet, tiles also wait on it"
+        ":hourglass: build has waited 24 h for collect-b: FAILED 01:42;"
+        " quiet, tiles also wait on it"
     ]
 
     # collect-b is re-run and succeeds: both start, and each gets one "started" follow-up
