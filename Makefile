@@ -49,6 +49,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# checkov in a virtualenv of its own: its pinned dependencies conflict with .venv's.
+CHECKOV_VENV ?= .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov>=3.3,<3.4'
+
 $(SAM):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
@@ -76,7 +85,7 @@ browser: ## install chromium + chromium-driver for the browser test (root, when 
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	else echo "no chromium/chromedriver and not root: the browser test will be skipped"; fi
 
-lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint of the transformed template, shellcheck, hadolint
+lint: $(STAMP) $(SAM) $(CHECKOV) ## fast static checks: ruff, mypy, import-linter, sam validate --lint, cfn-lint, checkov and parliament of the transformed template, shellcheck, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy functions/
@@ -84,6 +93,9 @@ lint: $(STAMP) $(SAM) ## fast static checks: ruff, mypy, import-linter, sam vali
 	$(SAM) validate --lint --template template.yaml
 	$(SAM_VENV)/bin/python tools/sam_transform.py template.yaml .aws-sam/transformed.json
 	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml .aws-sam/transformed.json
+	@# Every skipped check is in its resource's Metadata (checkov: skip:) with the reason.
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
+	$(BIN)/pytest -q -p no:cacheprovider tests/permissions/test_parliament.py tests/unit/test_checkov_skips.py
 	$(BIN)/shellcheck -x batch_image/*.sh tools/*.sh
 	@if [ -f batch_image/Dockerfile ]; then $(BIN)/hadolint batch_image/Dockerfile; fi
 
@@ -91,9 +103,13 @@ fmt: $(STAMP) ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The parallel suites record every AWS call the functions make (tests/permissions/recorder.py);
+# tests/permissions then checks those calls against each function's role.
+CALL_RECORDINGS := .aws-sam/call-recordings
 pytest: $(STAMP)
-	$(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
-	$(BIN)/pytest tests/e2e
+	rm -rf $(CALL_RECORDINGS)
+	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
+	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest tests/permissions tests/e2e
 
 shell-test: $(STAMP) ## bats tests for batch_image scripts
 	@if ls tests/batch_image/*.bats >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bats tests/batch_image; fi
@@ -129,14 +145,25 @@ build-check: $(SAM) catalogue ## sam build into .aws-sam/check (skipped, saying 
 	test -f .aws-sam/check/build/DispatchFunction/jobs.compiled.json; \
 	echo "build-check: sam build took $$(( $$(date +%s) - start )) s"
 
-deploy: build ## sam deploy samconfig's CONFIG_ENV [IMAGE_URI=<from make push-image>] [OVERRIDES="Key=Value ..."]
+# Every deploy first checks, in seconds, what it needs (credentials, region, python3.12, no
+# REPLACE_ME placeholders, the image in ECR when schedules are on, Lambda concurrency): a
+# missing one fails before the build, naming its fix. `batchcron preflight --help` lists them.
+PREFLIGHT ?= $(BIN)/batchcron preflight
+
+deploy: $(STAMP) ## sam deploy samconfig's CONFIG_ENV [IMAGE_URI=<from make push-image>] [OVERRIDES="Key=Value ..."]
+	$(PREFLIGHT) --config-env '$(CONFIG_ENV)' $(if $(IMAGE_URI),'ImageUri=$(IMAGE_URI)') $(OVERRIDES)
+	@$(MAKE) --no-print-directory build
 	@echo "deploying samconfig environment '$(CONFIG_ENV)' to $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),the AWS profile's region)"
 	@overrides="$$($(PYTHON) tools/deploy_overrides.py samconfig.toml '$(CONFIG_ENV)' $(if $(IMAGE_URI),'ImageUri=$(IMAGE_URI)') $(OVERRIDES))"; \
 	mapfile -t params <<<"$$overrides"; \
 	set -x; $(SAM) deploy --config-env '$(CONFIG_ENV)' --parameter-overrides "$${params[@]}"
 
-deploy-guided: build ## the first deploy, asking for every parameter (answers saved to samconfig.toml)
-	$(SAM) deploy --guided --config-env '$(CONFIG_ENV)'
+# samconfig.toml answers what `sam deploy --guided` would ask, but for the VPC: this asks for
+# Subnets and SecurityGroupIds (offering the default VPC's), saves them, then deploys.
+deploy-guided: $(STAMP) ## the first deploy: asks for the VPC's subnets and security groups (saved to samconfig.toml), then make deploy
+	$(PREFLIGHT) --guided --config-env '$(CONFIG_ENV)'
+	$(BIN)/python tools/guided_deploy.py samconfig.toml '$(CONFIG_ENV)'
+	@$(MAKE) --no-print-directory deploy
 
 IMAGE_NAME ?= batchcron-batch
 IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)

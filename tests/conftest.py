@@ -22,6 +22,22 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Record every AWS call the functions' code makes (tests/permissions checks them)."""
+    from tests.permissions import recorder
+
+    recorder.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Each process (each xdist worker) leaves its recorded calls in BATCHCRON_CALL_RECORDINGS."""
+    from tests.permissions import recorder
+
+    directory = os.environ.get(recorder.ENV_DIR)
+    if directory:
+        recorder.RECORDING.dump(Path(directory))
+
+
 def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/ (the same files `sam local invoke -e` uses)."""
     loaded: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))

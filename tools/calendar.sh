@@ -57,10 +57,11 @@ normalise() {
 	printf '%s\n' "$parsed"
 }
 
-# pytest's last summary line ("552 passed, 2 skipped in 61.2s"), without its decoration.
+# pytest's last summary line ("552 passed, 2 skipped in 61.2s"), without its decoration (`-q`
+# prints it bare, a normal run between `=` signs).
 summary_of() {
 	local log="$1" line
-	line=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1 || true)
+	line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped|deselected|xfailed|xpassed)\b.* in [0-9.]+s' "$log" | tail -n 1 || true)
 	line="${line#"${line%%[!= ]*}"}"
 	line="${line%"${line##*[!= ]}"}"
 	printf '%s\n' "${line:-no pytest summary}"

@@ -52,6 +52,21 @@ def transform(template_path: Path) -> dict[str, Any]:
     return transformed
 
 
+def _carry_checkov_skips(transformed: dict[str, Any]) -> None:
+    """A function's Function URL is a resource SAM generates (AWS::Lambda::Url), where
+    template.yaml cannot put Metadata: it takes its function's `checkov: skip:` entries, with
+    their reasons, so that checkov of the transformed template reads them there too."""
+    resources = transformed.get("Resources", {})
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::Lambda::Url":
+            continue
+        target = resource.get("Properties", {}).get("TargetFunctionArn", {})
+        function = resources.get(target.get("Ref", "") if isinstance(target, dict) else "", {})
+        skips = function.get("Metadata", {}).get("checkov", {}).get("skip")
+        if skips:
+            resource.setdefault("Metadata", {}).setdefault("checkov", {})["skip"] = skips
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(f"usage: {argv[0]} TEMPLATE OUTPUT.json", file=sys.stderr)
@@ -62,6 +77,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # the translator's errors carry the causes in their message
         print(f"SAM transform of {source} failed: {exc}", file=sys.stderr)
         return 1
+    _carry_checkov_skips(transformed)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(transformed, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     resources = transformed.get("Resources", {})

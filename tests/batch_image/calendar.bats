@@ -25,7 +25,9 @@ setup() {
 		#!/usr/bin/env bash
 		printf 'pytest %s\n' "$*" >>"$CALLS"
 		if [[ "$FAKE_AT" == "${FAIL_AT:-none}" ]]; then
-			echo "========= 1 failed, 9 passed in 1.50s ========="
+			# as `pytest -q` prints it: no `=` around the last line
+			echo "FAILED tests/unit/test_x.py::test_y - assert 1 == 2"
+			echo "1 failed, 9 passed in 1.50s (0:00:01)"
 			exit 1
 		fi
 		echo "========= 10 passed in 1.25s ========="

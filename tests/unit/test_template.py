@@ -427,21 +427,44 @@ def _granting(resources: dict[str, Any], action: str) -> list[dict[str, Any]]:
     ]
 
 
+def _submit_statement(resources: dict[str, Any]) -> dict[str, Any]:
+    [statement] = _granting(resources, "batch:SubmitJob")
+    return statement
+
+
+def _joined_resources(statement: dict[str, Any]) -> list[Any]:
+    """The items of the statement's Resource: !Split [",", !Join [",", [...]]]."""
+    delimiter, joined = statement["Resource"]["Fn::Split"]
+    join_delimiter, items = joined["Fn::Join"]
+    assert delimiter == join_delimiter == ","
+    return list(items)
+
+
 def test_batch_policy_covers_queue_definitions_extras_and_jobs(resources: dict[str, Any]) -> None:
     granted: dict[str, list[Any]] = {}
     for statement in _batch_statements(resources):
         for action in as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-    submit = granted["batch:SubmitJob"]
+            granted.setdefault(action, []).append(statement["Resource"])
+    submit = _joined_resources(_submit_statement(resources))
     assert {"Fn::GetAtt": ["JobQueue", "JobQueueArn"]} in submit
-    assert {"Ref": "ExtraJobQueueArns"} in submit
-    assert {"Ref": "ExtraJobDefinitionArns"} in submit
+    assert JOB_ARN in submit  # SubmitJob is authorized against the new job too
+    extras = {item["Fn::If"][0]: item["Fn::If"][1:] for item in submit if "Fn::If" in item}
+    assert extras == {
+        "HasExtraJobQueues": [{"Fn::Join": [",", {"Ref": "ExtraJobQueueArns"}]}, NO_VALUE],
+        "HasExtraJobDefinitions": [
+            {"Fn::Join": [",", {"Ref": "ExtraJobDefinitionArns"}]},
+            NO_VALUE,
+        ],
+    }
     definition_arns = [r for r in submit if "Fn::Sub" in r and isinstance(r["Fn::Sub"], list)]
     assert any(r["Fn::Sub"][0].endswith(":${DefinitionPath}:*") for r in definition_arns)
     assert granted["batch:TagResource"] == [JOB_ARN]
     assert granted["batch:TerminateJob"] == [JOB_ARN]
     assert granted["batch:DescribeJobs"] == ["*"]
     assert granted["batch:ListJobs"] == ["*"]
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
 def test_terminate_only_jobs_this_stack_tagged(resources: dict[str, Any]) -> None:
@@ -465,6 +488,7 @@ def test_tagging_only_at_submit_with_this_stacks_tag(resources: dict[str, Any]) 
             f"aws:RequestTag/{STACK_TAG}": {"Ref": "AWS::StackName"}
         }
         assert condition["ForAllValues:StringLike"] == {"aws:TagKeys": ["batchcron:*"]}
+    assert "Condition" not in _submit_statement(resources)
 
 
 def test_functions_know_their_stack_for_the_job_tag(template: dict[str, Any]) -> None:
@@ -485,17 +509,6 @@ def test_webhook_reserved_concurrency_from_a_parameter(
     }
     for logical_id in ("DispatchFunction", "JobStateFunction"):
         assert "ReservedConcurrentExecutions" not in props(resources, logical_id)
-
-
-def test_extra_arn_statements_only_when_lists_are_set(resources: dict[str, Any]) -> None:
-    conditional = [
-        s
-        for s in props(resources, "BatchAccessPolicy")["PolicyDocument"]["Statement"]
-        if "Fn::If" in s
-    ]
-    assert {s["Fn::If"][0] for s in conditional} == {"HasExtraJobQueues", "HasExtraJobDefinitions"}
-    for statement in conditional:
-        assert statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def _secret_resources(resources: dict[str, Any], logical_id: str) -> list[Any]:

@@ -20,6 +20,7 @@ from batchcron.cli.cmd_catalogue import jobs, validate
 from batchcron.cli.cmd_control import backfill, cancel, pause, resume
 from batchcron.cli.cmd_local import local
 from batchcron.cli.cmd_logs import logs
+from batchcron.cli.cmd_preflight import preflight
 from batchcron.cli.cmd_push import push
 from batchcron.cli.cmd_runs import runs, status, submit
 from batchcron.cli.graph import graph
@@ -43,6 +44,7 @@ __all__ = [
     "logs",
     "parse_since",
     "pause",
+    "preflight",
     "push",
     "resume",
     "runs",

@@ -72,6 +72,7 @@ class Provisioned:
     webhook_secret_arn: str
     slack_secret_arn: str
     log_group: str
+    stack_name: str = "batchcron-local"
 
     def environment(self) -> dict[str, str]:
         """The functions' environment, as template.yaml sets it."""
@@ -82,6 +83,8 @@ class Provisioned:
             "GITHUB_WEBHOOK_SECRET_ARN": self.webhook_secret_arn,
             "SLACK_WEBHOOK_SECRET_ARN": self.slack_secret_arn,
             "JOB_LOG_GROUP": self.log_group,
+            # Jobs carry batchcron:stack=<this>, which the functions' IAM conditions require.
+            "STACK_NAME": self.stack_name,
         }
 
 
@@ -163,4 +166,4 @@ def provision(
     logs = session.client("logs")
     log_group = f"/aws/batch/{prefix}"
     logs.create_log_group(logGroupName=log_group)
-    return Provisioned(table, queue, definition, webhook, slack, log_group)
+    return Provisioned(table, queue, definition, webhook, slack, log_group, stack_name=prefix)

@@ -164,6 +164,7 @@ def test_due_job_is_submitted_with_the_full_request(world: World) -> None:
         "batchcron:job": "nightly",
         "batchcron:trigger": "schedule",
         "batchcron:run-id": "nightly-20261102T010000",
+        "batchcron:stack": "batchcron-local",
     }
     assert job["timeout"] == {"attemptDurationSeconds": 90 * 60}
 
