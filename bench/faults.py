@@ -10,13 +10,18 @@ from bench.common import MotoServer, Row
 
 
 def run(moto: MotoServer) -> tuple[list[Row], dict[str, Any]]:
-    from tests.fault_injection import dependencies
+    from tests.fault_injection import dependencies, stalls
     from tests.fault_injection.campaigns import CAMPAIGNS
     from tests.fault_injection.isolation import ISOLATION_CAMPAIGNS
 
     rows: list[Row] = []
     tallies: list[dict[str, Any]] = []
-    for name, campaign in {**CAMPAIGNS, **ISOLATION_CAMPAIGNS, **dependencies.CAMPAIGNS}.items():
+    for name, campaign in {
+        **CAMPAIGNS,
+        **ISOLATION_CAMPAIGNS,
+        **dependencies.CAMPAIGNS,
+        **stalls.CAMPAIGNS,
+    }.items():
         started = time.monotonic()
         tally = campaign()
         seconds = time.monotonic() - started

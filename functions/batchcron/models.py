@@ -233,6 +233,11 @@ class JobState(Record):
     last_success_at: str | None = None
     last_failure_at: str | None = None
     last_counted_run_id: str | None = None  # the run whose outcome was counted last
+    # The newest run whose outcome counts for `after:` jobs: a cancelled run does not (it is
+    # counted above, so `last_*` show it, but it neither completes nor blocks a cycle).
+    last_outcome_run_id: str | None = None
+    last_outcome_status: str | None = None
+    last_outcome_at: str | None = None
     # `after:` jobs: the open cycle began at `upstream_since` (the previous upstream run's
     # start); `upstream_start` names a run whose cycle is claimed but not yet submitted;
     # `upstream_runs` and `upstream_finished` are the runs that start consumed (never again).
@@ -241,6 +246,10 @@ class JobState(Record):
     upstream_start: str | None = None
     upstream_runs: list[str] = field(default_factory=list)  # what the open cycle's start took
     upstream_finished: dict[str, str] = field(default_factory=dict)  # upstream job -> finish
+    # The watchdog (`after.max_wait`): the cycle whose overdue wait was alerted (its check is
+    # CHECK#wait#<cycle>) and whether that alert still has to reach Slack.
+    wait_cycle: str | None = None
+    wait_alert: Literal["pending", "sent"] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

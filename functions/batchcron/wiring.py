@@ -33,11 +33,13 @@ def submitter(*, patient: bool = True) -> Submitter:
 def dispatcher() -> Dispatcher:
     """The dispatcher. Alerts its submit path records (missed, submit failed, skipped) are not
     sent inline: they wait in the outbox for the tick's outbox phase, after every due slot."""
+    alerts = _Alerts()
     return Dispatcher(
         load_catalogue(),
         store(),
         Submitter(store(), Batch(patient=True), settings()),
-        deliver_alert=_Alerts().deliver,
+        deliver_alert=alerts.deliver,
+        notice=alerts.notice,
         workers=settings().dispatch_workers,
         notify_text=_notify_text,
     )
@@ -80,6 +82,11 @@ class _Alerts:
         if self._notifier is None:
             self._notifier = notifier()
         return bool(self._notifier.deliver(run, job))
+
+    def notice(self, job: Job, text: str) -> bool:
+        if self._notifier is None:
+            self._notifier = notifier()
+        return bool(self._notifier.notice(job, text))
 
 
 def control() -> Control:

@@ -175,7 +175,8 @@ def check_after(
     known: set[str] | None = None,
 ) -> list[Problem]:
     """Cross-job checks of `after`: upstreams exist (in `known`, every job named in the file,
-    valid or not), no job waits for itself, no cycles."""
+    valid or not) and are enabled (a disabled one never runs, so its downstream would wait for
+    ever), no job waits for itself, no cycles."""
     problems: list[Problem] = []
     known = set(jobs) if known is None else known
     edges: dict[str, list[str]] = {}
@@ -189,7 +190,16 @@ def check_after(
             elif upstream not in known:
                 hint = UnknownJobError(upstream, sorted(known))
                 problems.append(Problem(name, "after.jobs", str(hint), line))
-            elif upstream in jobs:
+            elif upstream not in jobs:
+                pass  # named in the file but invalid: its own error says why
+            elif job.enabled and not jobs[upstream].enabled:
+                message = (
+                    f"{upstream} is disabled (enabled: false), so {name} would wait for it for "
+                    f"ever: enable {upstream}, or take it out of {name}'s after.jobs"
+                )
+                problems.append(Problem(name, "after.jobs", message, line))
+                edges.setdefault(name, []).append(upstream)
+            else:
                 edges.setdefault(name, []).append(upstream)
     reported: set[frozenset[str]] = set()
     for cycle in _cycles(edges):
@@ -315,7 +325,7 @@ def _problems(
                 found.append(Problem(name, "environment", message, line))
             continue
         if isinstance(ctx_error, FieldProblemError):
-            loc = [ctx_error.field]
+            loc = ctx_error.field.split(".")
         field = ".".join(loc) if loc else None
         message = _in_catalogue_words(error, field)
         found.append(Problem(name, field, message, _line(name, loc, lines, raw)))

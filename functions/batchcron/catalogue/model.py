@@ -18,10 +18,14 @@ from batchcron.records import field as spec
 if TYPE_CHECKING:  # imported where YAML is read: a fresh compiled catalogue needs none
     pass
 
-DEADLINE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEADLINE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # with fullmatch
+# Whole-value patterns, used with `fullmatch` (`$` would let a trailing newline through).
+JOB_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+REPOSITORY = re.compile(r"[A-Za-z0-9-]{1,39}/(?!\.)[A-Za-z0-9._-]{1,100}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WAIT = re.compile(r"(\d+)\s*([mhd])")
+WAIT_UNITS = {"m": 1, "h": 60, "d": 24 * 60}
+DEFAULT_MAX_WAIT = "24h"
 SECRET_LIKE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY", re.IGNORECASE)
 # Variables batchcron sets itself; a job may not override them.
 RESERVED_ENV = frozenset(
@@ -84,6 +88,31 @@ class After(Record):
 
     jobs: tuple[str, ...]
     when: Literal["succeeded", "finished"] = "succeeded"
+    # How long the job may wait for its upstreams before the tick alerts (`30m`, `24h`, `2d`;
+    # `none`: never). Kept as written, normalised; `max_wait_minutes` is its value.
+    max_wait: str = DEFAULT_MAX_WAIT
+
+    @check("max_wait", before=True)
+    @classmethod
+    def _max_wait(cls, value: Any) -> Any:
+        if value is None or value is False:
+            return "none"
+        if not isinstance(value, str):
+            return value
+        if value == "none":
+            return value
+        found = WAIT.fullmatch(value)
+        if found is None or int(found.group(1)) == 0:
+            raise ValueError("expected a duration such as 30m, 24h or 2d, or none")
+        return f"{int(found.group(1))}{found.group(2)}"
+
+    @property
+    def max_wait_minutes(self) -> int | None:
+        """The watchdog's limit in minutes; None when turned off."""
+        found = WAIT.fullmatch(self.max_wait)
+        if found is None:
+            return None
+        return int(found.group(1)) * WAIT_UNITS[found.group(2)]
 
     @check("jobs")
     @classmethod
@@ -127,14 +156,14 @@ class Job(Record):
     @check("deadline")
     @classmethod
     def _deadline(cls, value: str | None) -> str | None:
-        if value is not None and not DEADLINE.match(str(value)):
+        if value is not None and not DEADLINE.fullmatch(str(value)):
             raise ValueError('expected a time of day as HH:MM (24-hour, e.g. "07:00")')
         return value
 
     @check("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not JOB_NAME.match(value):
+        if not JOB_NAME.fullmatch(value):
             raise ValueError(
                 "job names are 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
             )
@@ -143,7 +172,7 @@ class Job(Record):
     @check("repository")
     @classmethod
     def _repository(cls, value: str) -> str:
-        if not REPOSITORY.match(value) or ".." in value:
+        if not REPOSITORY.fullmatch(value) or ".." in value:
             raise ValueError("expected 'owner/name' (e.g. digital-land/parish-collection)")
         return value
 
@@ -194,6 +223,8 @@ class Job(Record):
             problem = env_name_problem(key)
             if problem is None and not isinstance(item, str | int | float):
                 problem = f"{key}: values must be strings or numbers"
+            if problem is None and isinstance(item, str) and _loose_end(item):
+                problem = f"{key}: the value ends in whitespace or a newline ({item!r})"
             if problem is not None:
                 problems.append((key, problem))
             elif isinstance(item, bool):
@@ -207,6 +238,15 @@ class Job(Record):
     def checked(self) -> None:
         if self.deadline is not None and self.deadline_minutes is not None:
             raise FieldProblemError("deadline", "use either deadline or deadline_minutes")
+        for name in ("script", "timezone", "job_queue", "job_definition"):
+            value = getattr(self, name)
+            if isinstance(value, str) and _loose_end(value):
+                raise FieldProblemError(name, f"ends in whitespace or a newline ({value!r})")
+        secret = self.notify.slack_webhook_secret
+        if secret is not None and _loose_end(secret):
+            raise FieldProblemError(
+                "notify.slack_webhook_secret", f"ends in whitespace or a newline ({secret!r})"
+            )
         problems = cross_field_problems(
             self.script, self.script_sha256, self.vcpus, self.memory_mib
         )
@@ -261,9 +301,14 @@ def cross_field_problems(
     return problems
 
 
+def _loose_end(value: str) -> bool:
+    """Whether `value` ends (or starts) in whitespace: a pasted newline, never meant."""
+    return value != value.strip()
+
+
 def env_name_problem(key: str) -> str | None:
     """Why `key` cannot be a job's environment variable (catalogue or `submit --env`), or None."""
-    if not ENV_NAME.match(key):
+    if not ENV_NAME.fullmatch(key):
         return f"{key!r} is not a valid environment variable name"
     if key in RESERVED_ENV:
         return f"{key} is set by batchcron and cannot be overridden"

@@ -4,7 +4,8 @@ A cycle opens when the downstream job's previous `upstream` run was started (the
 24 hours ago). It is complete once every upstream job has a run that reached a terminal status
 after that moment — with `when: succeeded`, the upstream's latest such run must have succeeded
 (a failure keeps the cycle open until a later run of that job succeeds). Runs of any trigger
-count, foreign runs included: all of them are counted in the upstream job's state.
+count, foreign runs included: all of them are counted in the upstream job's state. A cancelled
+run does not count at all: it neither completes a cycle nor blocks one.
 
 Finish times are Batch's clock; the cycle's start is the function's. So that the two may
 disagree by up to SKEW either way, an upstream run counts for exactly one cycle by identity, not
@@ -144,9 +145,18 @@ def consumed_by_previous(state: JobState | None) -> Consumed:
 
 
 def latest_finished(state: JobState | None) -> list[Finished]:
-    """The upstream job's latest counted terminal run, from its job state (the only one the
-    rule needs: outcomes are counted in order of their finish times)."""
-    if state is None or not state.last_counted_run_id or not state.last_finished_at:
+    """The upstream job's latest counted terminal run that is not a cancel, from its job state
+    (the only one the rule needs: outcomes are counted in order of their finish times). A
+    cancelled run does not count: it neither completes nor blocks a cycle."""
+    if state is None:
+        return []
+    if state.last_outcome_run_id and state.last_outcome_at:
+        status = state.last_outcome_status or Status.FAILED
+        return [Finished(state.last_outcome_run_id, status, parse_time(state.last_outcome_at))]
+    # A state counted before `last_outcome_*` existed: its last outcome, unless a cancel.
+    if not state.last_counted_run_id or not state.last_finished_at:
+        return []
+    if state.last_status == Status.CANCELLED:
         return []
     status = state.last_status or Status.FAILED
     return [Finished(state.last_counted_run_id, status, parse_time(state.last_finished_at))]
@@ -216,3 +226,94 @@ def waiting_text(waits: Iterable[Wait]) -> str:
     failed = [wait.short() for wait in waits if wait.failed]
     others = [wait.job for wait in waits if not wait.failed]
     return "waiting: " + "; ".join([*failed, *([", ".join(others)] if others else [])])
+
+
+# --- the watchdog (`after.max_wait`) ---------------------------------------------------------
+
+FIRST = "first"  # the cycle key of a job that never started after its upstreams
+
+
+def cycle_key(state: JobState | None) -> str:
+    """Which cycle a wait belongs to: its start (ISO 8601), or `first`."""
+    return (state.upstream_since if state else None) or FIRST
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """A downstream job that has waited longer than its `after.max_wait` since the first of
+    its open cycle's upstream runs finished (`waits` empty: the cycle is complete, yet the job
+    has not started)."""
+
+    job: str
+    cycle: str
+    since: datetime
+    waits: tuple[Wait, ...]
+    ran: tuple[str, ...]  # upstream jobs whose run the open cycle has taken
+
+    def waited(self, now: datetime) -> str:
+        """`6 h`, `45 min`."""
+        minutes = max(int((now - self.since).total_seconds() // 60), 0)
+        return f"{minutes // 60} h" if minutes >= 60 else f"{minutes} min"
+
+    def text(self, now: datetime, others: Iterable[str] = ()) -> str:
+        """`entity-builder has waited 6 h for conservation-area: FAILED 01:42;
+        digital-land-builder also waits on it`."""
+        if not self.waits:
+            ran = ", ".join(self.ran)
+            return f"{self.job} has not started for {self.waited(now)} though {ran} ran"
+        found = f"{self.job} has waited {self.waited(now)} for " + ", ".join(
+            wait.describe() for wait in self.waits
+        )
+        also = sorted(others)
+        if also:
+            verb = "waits" if len(also) == 1 else "wait"
+            found += (
+                f"; {', '.join(also)} also {verb} on {'it' if len(self.waits) == 1 else 'them'}"
+            )
+        return found
+
+
+def overdue_wait(job: Job, states: Mapping[str, JobState], now: datetime) -> Overdue | None:
+    """`job`'s wait when it is overdue (O(its upstreams), on the states one batched read
+    gives), else None: no `after:`, `max_wait: none`, paused (the operator's own wait), or no
+    upstream run of the open cycle has finished yet or it finished less than max_wait ago."""
+    if job.after is None or job.after.max_wait_minutes is None:
+        return None
+    own = states.get(job.name)
+    if own is not None and own.paused:
+        return None
+    limit = timedelta(minutes=job.after.max_wait_minutes)
+    # A job that never started has no cycle start: look back max_wait beyond its first cycle,
+    # so an upstream run that finished longer ago than that still starts the clock.
+    since = (
+        cycle_start(own.upstream_since, now)
+        if own is not None and own.upstream_since
+        else now - FIRST_CYCLE - limit
+    )
+    history = {name: latest_finished(states.get(name)) for name in job.after.jobs}
+    cycle = decide(job.after, history, since, consumed_by_previous(own))
+    finishes = [run.finished_at for run in cycle.taken.values()]
+    finishes += [w.latest.finished_at for w in cycle.waiting if w.fresh and w.latest is not None]
+    if not finishes:
+        return None
+    first = min(finishes)
+    if now - first < limit:
+        return None
+    return Overdue(job.name, cycle_key(own), first, cycle.waiting, tuple(cycle.taken))
+
+
+def also_waiting(
+    catalogue: Catalogue, overdue: Overdue, states: Mapping[str, JobState], now: datetime
+) -> list[str]:
+    """The other enabled `after:` jobs whose open cycle waits on one of the same upstreams."""
+    names = {wait.job for wait in overdue.waits}
+    if not names:
+        return []
+    found = []
+    for other in with_after(catalogue):
+        if other.name == overdue.job or other.after is None or not names & set(other.after.jobs):
+            continue
+        cycle = decide_from_states(other, states, now)
+        if names & {wait.job for wait in cycle.waiting}:
+            found.append(other.name)
+    return found

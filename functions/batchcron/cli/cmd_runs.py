@@ -38,11 +38,18 @@ from batchcron.models import run_duration, run_json, utcnow
     help="Extra container environment for this run (repeatable; secret-like names refused).",
 )
 @click.option("--wait", is_flag=True, help="Wait for the run to end; exit 0 if it succeeded.")
+@click.option("--force", is_flag=True, help="Run even though JOB is paused (refused otherwise).")
 @target_options
 def submit(
-    target: TargetOptions, job: str, ref: str | None, env: tuple[str, ...], wait: bool
+    target: TargetOptions,
+    job: str,
+    ref: str | None,
+    env: tuple[str, ...],
+    wait: bool,
+    force: bool,
 ) -> int:
-    """Start a manual run of JOB now (the same submit path as schedules and pushes)."""
+    """Start a manual run of JOB now (the same submit path as schedules and pushes). A paused
+    JOB is refused (exit 1) unless --force."""
     from batchcron.catalogue.loading import load_catalogue
     from batchcron.catalogue.model import env_name_problem
 
@@ -67,12 +74,20 @@ def submit(
     from batchcron.wiring import control
 
     try:
-        outcome = control().run_now(job, ref, environment=extra)
+        outcome = control().run_now(job, ref, environment=extra, force=force)
     except ActionError as exc:
         raise UsageError(str(exc)) from None
-    if outcome.paused:
-        terminal.err().print(f"[yellow]note:[/] {job} is paused; a manual run still starts")
     console = terminal.out()
+    if outcome.action == "refused":
+        console.print(
+            f"[red]refused[/]: {outcome.reason} (`batchcron resume {job}` first, or run it "
+            "anyway with --force)",
+            markup=True,
+            highlight=False,
+        )
+        return 1
+    if outcome.paused:
+        terminal.err().print(f"[yellow]note:[/] {job} is paused; --force runs it anyway")
     if not outcome.ok:
         console.print(f"[red]{outcome.action}[/] {outcome.run_id}: {outcome.reason}")
         return 1
@@ -217,7 +232,8 @@ STATUS_COLUMNS = (
 @output_options
 @target_options
 def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
-    """Latest run of every job; exit 1 when any job is failing (a cancelled run is not)."""
+    """Latest run of every job; exit 1 when any job is failing (a cancelled run is not), is
+    past a deadline not yet met, or an `after:` job has waited longer than its after.max_wait."""
     catalogue = read_catalogue()
     connect(target)
 
@@ -225,9 +241,10 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
         rows = status_rows(catalogue)
         failing_jobs = [row["job"] for row in rows if row["failing"]]
         late_jobs = [row["job"] for row in rows if row["deadline_missed"]]
+        overdue = [row["overdue_wait"] for row in rows if row.get("overdue_wait")]
         if mode == "json":
             terminal.print_json(rows)
-            return 1 if failing_jobs or late_jobs else 0
+            return 1 if failing_jobs or late_jobs or overdue else 0
         cells: list[list[Cell]] = []
         for row in rows:
             streak = row["consecutive_failures"]
@@ -247,10 +264,12 @@ def status(target: TargetOptions, watch: bool, mode: Mode) -> int:
         render(STATUS_COLUMNS, cells, mode=mode)
         if late_jobs:
             terminal.note(f"[bold red]{len(late_jobs)} past a deadline:[/] {', '.join(late_jobs)}")
+        for text in overdue:
+            terminal.note(f"[bold red]overdue:[/] {text}")
         if failing_jobs:
             terminal.note(f"[bold red]{len(failing_jobs)} failing:[/] {', '.join(failing_jobs)}")
             return 1
-        if late_jobs:
+        if late_jobs or overdue:
             return 1
         terminal.note("[green]no job is failing[/]")
         return 0
@@ -279,6 +298,23 @@ def _waits(job: Any, states: Any, now: Any) -> tuple[Any, ...]:
         return ()
 
 
+def _overdue(catalogue: Any, job: Any, states: Any, now: Any) -> str | None:
+    """The job's overdue wait in words; nothing when its states cannot be read (the row still
+    shows)."""
+    from batchcron.catalogue.upstream import also_waiting, overdue_wait
+
+    if job is None or not job.enabled:
+        return None
+    try:
+        overdue = overdue_wait(job, states, now)
+        return overdue.text(now, also_waiting(catalogue, overdue, states, now)) if overdue else None
+    except Exception as exc:  # one job's odd state must not hide every other row
+        terminal.err().print(
+            f"{job.name}: cannot tell whether its wait is overdue: {exc}", markup=False
+        )
+        return None
+
+
 def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     from batchcron.catalogue.upstream import waiting_text
     from batchcron.models import JobState
@@ -291,6 +327,8 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in names:
         state = states.get(name) or JobState(job=name)
+        entry = catalogue.jobs.get(name)
+        overdue_text = _overdue(catalogue, entry, states, now)
         latest = next(iter(runs_store.runs_for_job(name, limit=1)), None)
         failing = (latest is not None and latest.status in terminal.FAILED_STATUSES) or (
             state.consecutive_failures > 0
@@ -315,6 +353,7 @@ def status_rows(catalogue: Any) -> list[dict[str, Any]]:
                 "paused_reason": state.paused_reason,
                 "deadline_missed": missed_text(state.deadline_missed),
                 "failing": failing,
+                "overdue_wait": overdue_text,
                 "in_catalogue": name in catalogue.jobs,
                 "waiting": waiting_text(waits) if waits else None,
                 "waiting_for_runs": [w.latest.run_id for w in waits if w.failed and w.latest],

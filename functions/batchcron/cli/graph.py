@@ -30,16 +30,30 @@ def after_info(
     info["cycle_since"] = iso(cycle.since)
     info["waiting"] = [wait.describe() for wait in cycle.waiting]
     info["last_upstream_run"] = own.upstream_run_id if own else None
+    info["overdue"] = overdue_text(job, states, now)
     return info
+
+
+def overdue_text(job: Job, states: Mapping[str, JobState], now: datetime) -> str | None:
+    """The job's wait past its `after.max_wait`, in the words of its alert; None when none
+    (the states must hold the job's upstreams; others waiting on them are named when known)."""
+    from batchcron.catalogue.upstream import overdue_wait
+
+    try:
+        overdue = overdue_wait(job, states, now)
+    except Exception:  # an odd state: the job's STATUS says `?`, the listing still shows
+        return None
+    return overdue.text(now) if overdue is not None else None
 
 
 def after_text(info: Mapping[str, Any] | None) -> str:
     """The AFTER cell of `batchcron jobs`: the upstream jobs (what the job waits for is its
-    STATUS)."""
+    STATUS), and `OVERDUE: …` once a wait has passed its after.max_wait."""
     if info is None:
         return "-"
     when = "" if info["when"] == "succeeded" else f" ({info['when']})"
-    return ", ".join(info["jobs"]) + when
+    text = ", ".join(info["jobs"]) + when
+    return f"{text}; OVERDUE: {info['overdue']}" if info.get("overdue") else text
 
 
 def render(catalogue: Catalogue) -> str:

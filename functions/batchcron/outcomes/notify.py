@@ -186,6 +186,22 @@ class Notifier:
         count("AlertsSent")
         return True
 
+    def notice(self, job: Job, text: str) -> bool:
+        """Send one line about `job` that no run carries (an overdue wait, its end) to the
+        job's webhook. True when sent or there is nowhere to send it (logged); SlackError when
+        Slack did not take it (the caller tries again later)."""
+        if not job.notify.enabled:
+            return True
+        url = self.webhook_url(job)
+        if url is None:
+            logger.warning("no Slack webhook configured; notice skipped", job=job.name, text=text)
+            count("AlertsSkipped")
+            return True
+        self.slack.send(url, {"text": text})
+        count("AlertsSent")
+        logger.info("notice sent", job=job.name, text=text)
+        return True
+
     def webhook_url(self, job: Job | None) -> str | None:
         """The incoming-webhook URL for `job`'s alerts, or None when none is configured."""
         secret_id = (job.notify.slack_webhook_secret if job else None) or (

@@ -31,7 +31,8 @@ class RunNow:
     run_id: str
     batch_job_id: str | None
     reason: str | None
-    paused: bool  # the job is paused; a manual run still starts
+    paused: bool  # the job is paused: refused unless forced
+    forced: bool = False  # run anyway, paused or not
 
     @property
     def ok(self) -> bool:
@@ -40,6 +41,8 @@ class RunNow:
     def describe(self) -> str:
         if self.action == "submitted":
             return f"submitted {self.run_id} (Batch job {self.batch_job_id})"
+        if self.action == "refused":
+            return f"refused: {self.reason}"
         return f"{self.action} {self.run_id}: {self.reason}"
 
 
@@ -68,11 +71,13 @@ class Control:
         *,
         environment: dict[str, str] | None = None,
         now: datetime | None = None,
+        force: bool = False,
     ) -> RunNow:
         """Start a manual run of `job` through the one submit path, with `environment` on top
-        of the catalogue's (its names checked by the caller). ActionError when disabled."""
+        of the catalogue's (its names checked by the caller). ActionError when disabled. A
+        paused job's run is refused (action `refused`) unless `force`."""
         from batchcron.catalogue.loading import load_catalogue
-        from batchcron.scheduling.submit import Request, run_name
+        from batchcron.scheduling.submit import JobPausedError, Request, run_name
 
         entry = load_catalogue().get(job)
         if not entry.enabled:
@@ -82,10 +87,19 @@ class Control:
         paused = self.store.job_state(job).paused
         moment = now or utcnow()
         request = Request(
-            job=entry, trigger="manual", run_id=run_name(job, moment, precise=True), git_ref=ref
+            job=entry,
+            trigger="manual",
+            run_id=run_name(job, moment, precise=True),
+            git_ref=ref,
+            force=force,
         )
-        outcome = self.submitter.trigger(request)
-        return RunNow(outcome.action, outcome.run_id, outcome.batch_job_id, outcome.reason, paused)
+        try:
+            outcome = self.submitter.trigger(request)
+        except JobPausedError as exc:
+            return RunNow("refused", request.run_id, None, str(exc), True, force)
+        return RunNow(
+            outcome.action, outcome.run_id, outcome.batch_job_id, outcome.reason, paused, force
+        )
 
     def set_paused(
         self,

@@ -20,7 +20,7 @@ from batchcron.catalogue.upstream import (
     upstream_names,
     with_after,
 )
-from batchcron.models import JobState, iso, utcnow
+from batchcron.models import JobState, bound_text, iso, utcnow
 from batchcron.observability import count, logger
 from batchcron.scheduling.submit import Outcome, Request, Submitter, run_name
 from batchcron.store.cycles import claim_cycle, finish_cycle_start
@@ -74,7 +74,10 @@ class Cycles:
     def _one(self, job: Job, states: dict[str, JobState]) -> Outcome | None:
         state = states[job.name]
         if state.upstream_start:
-            # A cycle was claimed but its run may never have reached the submit path.
+            # A cycle was claimed but its run may never have reached the submit path. Not while
+            # the job is paused: the claimed cycle starts its one run on resume.
+            if state.paused:
+                return None
             return self._start(job, state.upstream_start, list(state.upstream_runs), state)
         for _ in range(CLAIM_TRIES):
             if state.paused:
@@ -116,7 +119,17 @@ class Cycles:
             deadline=now + timedelta(minutes=job.starting_deadline_minutes),
             upstream_runs=upstream_runs,
         )
-        outcome = self._submitter().trigger(request, state)
+        submitter = self._submitter()
+        try:
+            outcome = submitter.trigger(request, state)
+        except Exception as exc:
+            # Whatever stops the start (a queue or definition the stack does not allow, Batch,
+            # a store error) becomes the cycle's run, SUBMIT_FAILED with one alert and retried
+            # by the tick until its deadline, as a scheduled run's would: never a claimed cycle
+            # that nothing records. When even that cannot be written, `upstream_start` stays
+            # set and the next tick tries again.
+            logger.exception("upstream start failed", job=job.name, run_id=run_id)
+            outcome = submitter.fail(request, bound_text(f"{type(exc).__name__}: {exc}") or "")
         finish_cycle_start(self.store, job.name, run_id)
         count("UpstreamRunsTriggered")
         return outcome

@@ -13,6 +13,7 @@ leaves the others alone; the tick then raises TickFailedError. Due slots go firs
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ OUTBOX_RESERVE_SECONDS = 20.0
 TICK_BUDGET_SECONDS = 40.0
 
 Deliver = Callable[[Run, Job | None], bool]
+Notice = Callable[[Job, str], bool]  # one line to a job's alert channel (scheduling.waits)
 TimeLeft = Callable[[], float]
 # A per-tick check over the tick's window (start, end] (deadlines, ...): after the due slots,
 # each in its own try, so one that fails is logged and never stops the tick or the others.
@@ -83,6 +85,7 @@ class TickResult:
     missed: int = 0
     redriven: int = 0
     alerts_sent: int = 0
+    waits_overdue: int = 0
     outbox_failed: int = 0
     outbox_deferred: int = 0  # outbox items left for the next tick (out of time)
     # Failed slots whose failure could not be recorded either (appended from worker threads).
@@ -99,6 +102,7 @@ class TickResult:
             "missed": self.missed,
             "redriven": self.redriven,
             "alerts_sent": self.alerts_sent,
+            "waits_overdue": self.waits_overdue,
             "outbox_failed": self.outbox_failed,
             "outbox_deferred": self.outbox_deferred,
         }
@@ -112,6 +116,7 @@ class Dispatcher:
         submitter: Submitter,
         *,
         deliver_alert: Deliver | None = None,
+        notice: Notice | None = None,
         workers: int = 8,
         clock: Callable[[], datetime] = utcnow,
         checks: list[TickCheck] | None = None,
@@ -121,6 +126,7 @@ class Dispatcher:
         self.store = store
         self.submitter = submitter
         self.deliver_alert = deliver_alert
+        self.notice = notice
         self.workers = max(1, workers)
         self.clock = clock
         self.checks = checks if checks is not None else self._default_checks(notify_text)
@@ -173,6 +179,7 @@ class Dispatcher:
         self._check_upstream_cycles(result)
         if replay_from is None and only_job is None and start is not None:
             self._run_checks(start, min(scheduled_time, now))
+        self._check_waits(result)
         self._work_outbox(result, budget)
 
         failed = [o for o in result.outcomes if o.action == "failed"]
@@ -346,6 +353,17 @@ class Dispatcher:
             except Exception:  # one check's fault never stops the tick or the other checks
                 logger.exception("tick check failed", check=type(check).__name__)
 
+    def _check_waits(self, result: TickResult) -> None:
+        """The watchdog for `after:` waits (scheduling/waits.py): one alert per overdue wait,
+        one follow-up when it starts. Its failure is logged and never stops the tick."""
+        try:
+            from batchcron.scheduling.waits import Waits
+
+            waits = Waits(self.catalogue, self.store, self.notice, clock=self.clock).check()
+            result.waits_overdue = waits.overdue
+        except Exception:
+            logger.exception("waits not checked this tick")
+
     # --- outbox -----------------------------------------------------------------------------
     def _work_outbox(self, result: TickResult, budget: _Budget) -> None:
         """Re-drive crashed claims and retry failed submits until their deadline, then send
@@ -407,6 +425,21 @@ class Dispatcher:
     def _redrive(self, job: Job, run: Run, now: datetime) -> bool:
         if run.status == Status.SUBMIT_FAILED and run.deadline is None:
             return False  # push/manual: not retried here (a webhook redelivery retries)
+        if run.trigger == "upstream" and self.store.job_state(job.name).paused:
+            # Pause first, before the re-drive claims anything: an `after:` cycle's run waits
+            # in the outbox with its deadline kept ahead, so the cycle's one run starts on
+            # resume. (A paused job's scheduled slot is recorded SKIPPED by the submit path.)
+            deadline = now + timedelta(minutes=job.starting_deadline_minutes)
+            with contextlib.suppress(ConflictError):
+                self.store.update_run(
+                    run.job,
+                    run.run_id,
+                    {"deadline": iso(deadline)},
+                    expect=[run.status],
+                    outbox_at=now + REDRIVE_AFTER,
+                )
+            logger.info("job paused; re-drive waits for resume", job=job.name, run_id=run.run_id)
+            return False
         try:
             self.store.update_run(
                 run.job,

@@ -35,6 +35,14 @@ class OverrideNotAllowedError(ValueError):
     """A job names a queue or definition the stack does not allow."""
 
 
+class JobPausedError(ValueError):
+    """A manual run of a paused job, not forced: refused before anything is recorded."""
+
+    def __init__(self, job: str) -> None:
+        super().__init__(f"{job} is paused; a manual run starts only when forced")
+        self.job = job
+
+
 @dataclass
 class Outcome:
     """What happened to one trigger of one job."""
@@ -68,6 +76,7 @@ class Request:
     compare_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     upstream_runs: list[str] = field(default_factory=list)  # trigger upstream
+    force: bool = False  # manual: run even though the job is paused
 
 
 def run_name(job: str, moment: datetime, *, precise: bool) -> str:
@@ -124,10 +133,16 @@ class Submitter:
         now = self.clock()
         job = request.job
         self.check_overrides(job)
+        if request.trigger == "manual" and not request.force:
+            # The one rule for a paused job's manual run: refused unless forced (the CLI's
+            # --force, the page's "Run anyway"); nothing is claimed or recorded.
+            state = state or self.store.job_state(job.name)
+            if state.paused:
+                raise JobPausedError(job.name)
         run = self._new_run(request, now)
         if not self.store.claim_run(run, outbox_at=now + REDRIVE_AFTER):
             return self._claimed_before(job, run.run_id, now)
-        return self.start(job, run, state)
+        return self.start(job, run, state, force=request.force)
 
     def fail(self, request: Request, error: str) -> Outcome:
         """Record a trigger whose submit path raised (before or after its claim) as
@@ -215,11 +230,14 @@ class Submitter:
             reason=f"already claimed ({existing.status.value})",
         )
 
-    def start(self, job: Job, run: Run, state: JobState | None = None) -> Outcome:
-        """Apply the pause flag and the concurrency policy to a claimed (or queued) run and
-        submit it. Every path that submits (schedule, retry, re-drive, queue, push) comes here."""
+    def start(
+        self, job: Job, run: Run, state: JobState | None = None, *, force: bool = False
+    ) -> Outcome:
+        """Apply the pause flag (unless `force`: a manual run forced on a paused job) and the
+        concurrency policy to a claimed (or queued) run and submit it. Every path that submits
+        (schedule, retry, re-drive, queue, push) comes here."""
         state = state or self.store.job_state(job.name)
-        if state.paused:
+        if state.paused and not force:
             return self._paused(job, run)
         for _ in range(3):
             busy = self._active_elsewhere(state, run)

@@ -82,7 +82,8 @@ class JobStates(Table):
     ) -> Settlement:
         """Count a run's terminal status in its job's state, once per run (failure streak,
         last success/failure), and release the overlap guard when the run is the active one.
-        A `neutral` outcome (a cancelled run) leaves the streak and last success/failure alone.
+        A `neutral` outcome (a cancelled run) leaves the streak, last success/failure and the
+        outcome `after:` jobs read (`last_outcome_*`) alone.
         One UpdateItem when the run is the active one (or was counted already), two otherwise."""
         names = {
             "#job": "job",
@@ -114,6 +115,16 @@ class JobStates(Table):
             "#last_status = :status",
             "#last_finished = :at",
         ]
+        if not neutral:
+            # What `after:` jobs read (catalogue.upstream.latest_finished): never a cancel.
+            names.update(
+                {
+                    "#outcome_run": "last_outcome_run_id",
+                    "#outcome_status": "last_outcome_status",
+                    "#outcome_finished": "last_outcome_at",
+                }
+            )
+            sets += ["#outcome_run = :run", "#outcome_status = :status", "#outcome_finished = :at"]
         if neutral:
             del names["#outcome_at"]
         elif failed:

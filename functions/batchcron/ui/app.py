@@ -273,7 +273,11 @@ class StatusPage:
         try:
             with self.guard():
                 ok, message, back, confirm = self._act(
-                    action, job, form.get("run_id", ""), form.get("confirm") == "yes"
+                    action,
+                    job,
+                    form.get("run_id", ""),
+                    form.get("confirm") == "yes",
+                    force=form.get("force") == "1",
                 )
         except ActionError as exc:
             ok, message, back, confirm = False, str(exc), text.job_href(job), ""
@@ -285,15 +289,21 @@ class StatusPage:
         )
 
     def _act(
-        self, action: str, job: str, run_id: str, confirmed: bool
+        self, action: str, job: str, run_id: str, confirmed: bool, *, force: bool = False
     ) -> tuple[bool, str, str, str]:
         """(ok, message, where to go back, what to confirm there) of one action."""
         from batchcron import wiring
 
         actions = wiring.control()
         if action == "run":
-            outcome = actions.run_now(job)
-            note = " (the job is paused; a manual run still starts)" if outcome.paused else ""
+            # A paused job's button is "Run anyway" (force=1); without it the run is refused.
+            outcome = actions.run_now(job, force=force)
+            if outcome.action == "refused":
+                note = " (resume it first, or use Run anyway)"
+            elif outcome.paused:
+                note = " (the job is paused; run anyway)"
+            else:
+                note = ""
             return outcome.ok, outcome.describe() + note, text.job_href(job), ""
         if action in ("pause", "resume"):
             paused = actions.set_paused(job, action == "pause", who=self.who)

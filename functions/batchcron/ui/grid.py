@@ -77,6 +77,7 @@ class Row:
     error: str = ""
     waiting: str = ""  # `waiting: conservation-area FAILED 01:42` (catalogue/upstream.py)
     waiting_href: str = ""  # the upstream run that holds it up, when one failed
+    overdue: str = ""  # an `after:` wait past its max_wait, in words (catalogue.upstream)
 
     @property
     def failing(self) -> bool:
@@ -189,6 +190,7 @@ def grid(
             next_slot=next_slot,
             states=states,
         )
+        row.overdue = _overdue(catalogue, name, states, now)
         if filters.status == "failing" and not row.failing:
             continue
         if filters.status not in ("", "failing") and row.latest_status != filters.status:
@@ -203,7 +205,24 @@ def grid(
         "grid_runs": GRID_RUNS,
         "rendered_at": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "failing": sum(1 for row in rows if row.failing),
+        "overdue": sum(1 for row in rows if row.overdue),
     }
+
+
+def _overdue(catalogue: Catalogue, name: str, states: Mapping[str, JobState], now: datetime) -> str:
+    """The job's overdue wait in words, or "" (a job without `after:` costs nothing)."""
+    job = catalogue.jobs.get(name)
+    if job is None or job.after is None or not job.enabled:
+        return ""
+    from batchcron.catalogue.upstream import also_waiting, overdue_wait
+
+    try:
+        overdue = overdue_wait(job, states, now)
+        if overdue is None:
+            return ""
+        return overdue.text(now, also_waiting(catalogue, overdue, states, now))
+    except Exception:  # a wait we cannot work out must not hide the row
+        return ""
 
 
 def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -226,6 +245,7 @@ def status_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "waiting": row.waiting or None,
             "runs": [{"run_id": c.run_id, "status": c.status} for c in row.cells],
             "error": row.error or None,
+            "overdue_wait": row.overdue or None,
         }
         for row in rows
     ]

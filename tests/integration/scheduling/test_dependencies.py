@@ -311,8 +311,10 @@ def test_a_claimed_cycle_whose_run_was_never_submitted_is_finished_by_the_tick(
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("crashed between claiming the cycle and the run")
 
+    # The invocation dies: nothing of the start is recorded (not even its failure)
     with monkeypatch.context() as patch:
         patch.setattr(Submitter, "trigger", crash)
+        patch.setattr(Submitter, "fail", crash)
         record(finished("lad-collection"), lambda_context)
         record(finished("conservation-area"), lambda_context)
     state = store.job_state("entity-builder")

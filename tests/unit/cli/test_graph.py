@@ -105,3 +105,68 @@ def test_jobs_shows_upstreams_and_what_they_wait_for(
     assert rows["entity-builder"]["status"] == line.split("\t")[1]
     # Never run, after a job that has not run this cycle either: waiting, for that job.
     assert rows["tiles-builder"]["status"] == "waiting: entity-builder"
+
+
+def test_after_cell_says_when_a_wait_is_overdue() -> None:
+    job = load_catalogue().get("entity-builder")
+    states = {
+        "entity-builder": JobState(job="entity-builder"),
+        "local-authority-district": JobState(
+            job="local-authority-district",
+            last_outcome_run_id="lad-1",
+            last_outcome_status="SUCCEEDED",
+            last_outcome_at="2026-11-29T00:40:00.000Z",
+        ),
+        "conservation-area": JobState(
+            job="conservation-area",
+            last_outcome_run_id="ca-1",
+            last_outcome_status="FAILED",
+            last_outcome_at="2026-11-29T01:42:00.000Z",
+        ),
+    }
+    # Under 24 h since the first upstream run of the cycle finished: waiting, not overdue
+    early = after_text(after_info(job, states, datetime(2026, 11, 30, 0, 0, tzinfo=UTC)))
+    assert "OVERDUE" not in early
+    # Past it: the cell says so, in the alert's words
+    late = after_text(after_info(job, states, datetime(2026, 11, 30, 6, 40, tzinfo=UTC)))
+    assert late.split("; OVERDUE: ")[-1] == (
+        "entity-builder has waited 30 h for conservation-area: FAILED 01:42"
+    )
+    # A paused job's wait is the operator's own: not overdue
+    states["entity-builder"] = JobState(job="entity-builder", paused=True)
+    paused = after_info(job, states, datetime(2026, 11, 30, 6, 40, tzinfo=UTC))
+    assert paused is not None and paused["overdue"] is None
+
+
+def test_a_cancelled_run_neither_completes_nor_blocks_a_cycle() -> None:
+    from batchcron.catalogue.upstream import decide_from_states
+
+    job = load_catalogue().get("entity-builder")
+    now = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    succeeded = JobState(
+        job="local-authority-district",
+        last_counted_run_id="lad-rerun",
+        last_status="CANCELLED",
+        last_finished_at="2026-11-29T01:00:00.000Z",
+        last_outcome_run_id="lad-1",
+        last_outcome_status="SUCCEEDED",
+        last_outcome_at="2026-11-29T00:40:00.000Z",
+    )
+    area = JobState(
+        job="conservation-area",
+        last_outcome_run_id="ca-1",
+        last_outcome_status="SUCCEEDED",
+        last_outcome_at="2026-11-29T01:42:00.000Z",
+    )
+    states = {"local-authority-district": succeeded, "conservation-area": area}
+    cycle = decide_from_states(job, states, now)
+    assert cycle.complete and cycle.runs == ("lad-1", "ca-1")
+    # A state from before last_outcome_* whose last outcome is a cancel: not counted
+    old = JobState(
+        job="local-authority-district",
+        last_counted_run_id="lad-rerun",
+        last_status="CANCELLED",
+        last_finished_at="2026-11-29T01:00:00.000Z",
+    )
+    cycle = decide_from_states(job, {**states, "local-authority-district": old}, now)
+    assert not cycle.complete and cycle.waiting[0].job == "local-authority-district"
