@@ -26,8 +26,13 @@ def _cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.delenv("BATCHCRON_STACK", raising=False)
     saved = dict(os.environ)
     output.reset()
+    # The CLI puts any non-local target on real time (cli/target.py activate): keep the pin
+    # through it, or the runs below would be dated from today's date.
+    real_offset = models.set_clock_offset
     models.set_clock(NOW)
+    monkeypatch.setattr(models, "set_clock_offset", lambda offset: None)
     yield
+    monkeypatch.setattr(models, "set_clock_offset", real_offset)
     models.set_clock(None)
     os.environ.clear()
     os.environ.update(saved)
