@@ -78,3 +78,11 @@ setup() {
 	[[ "$output" == "calendar skipped: no faketime and not root"* ]]
 	assert_equal "$(wc -l <"$CALLS")" 0
 }
+
+@test "CALENDAR_SUITES narrows the suites (make test runs the unit suite only)" {
+	CALENDAR_SUITES="tests/unit" run tools/calendar.sh "2026-12-31 23:59:30"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+
+	grep -q '^pytest -q -p no:cacheprovider -n 2 tests/unit$' "$CALLS"
+	[[ "$output" == *"calendar 2026-12-31 23:59:30 UTC  passed"* ]]
+}
