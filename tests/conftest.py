@@ -23,10 +23,15 @@ EVENTS = ROOT / "events"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Record every AWS call the functions' code makes (tests/permissions checks them)."""
+    """Record every AWS call the functions' code makes (tests/permissions checks them), and
+    make property tests deterministic (no example database, a fixed seed)."""
+    from hypothesis import settings
+
     from tests.permissions import recorder
 
     recorder.install()
+    settings.register_profile("batchcron", derandomize=True, database=None)
+    settings.load_profile("batchcron")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -45,11 +50,12 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def fresh_push_payload() -> dict[str, Any]:
-    """The payload of events/github_push.json with its head commit from now: a push over 72
-    hours old is taken for a replay and starts nothing."""
+    """The payload of events/github_push.json pushed (and committed) now: a push over 72 hours
+    old is taken for a replay and starts nothing."""
     from batchcron.models import iso, utcnow
 
     payload: dict[str, Any] = json.loads(load_event("github_push.json")["body"])
+    payload["repository"]["pushed_at"] = int(utcnow().timestamp())
     payload["head_commit"]["timestamp"] = iso(utcnow())
     return payload
 

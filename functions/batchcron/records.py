@@ -241,6 +241,23 @@ def _run_checked(instance: Record, loc: tuple[Any, ...]) -> None:
         if isinstance(exc, RecordError):
             raise
         raise RecordError([_value_error(loc, exc)]) from None
+    except _UNHOLDABLE as exc:
+        raise RecordError(
+            [_error(loc, "value_error", f"Value error, {_unholdable(exc)}")]
+        ) from None
+
+
+# What arithmetic, time and nesting raise on values outside what a field can hold: turned into
+# the record's error, so outside input never escapes as another exception.
+_UNHOLDABLE = (ArithmeticError, OSError, TypeError, RecursionError)
+
+
+def _unholdable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, ArithmeticError | OSError):
+        return "number out of range"
+    return "unsupported value"
 
 
 def _check_fields(
@@ -265,6 +282,9 @@ def _check_fields(
             continue
         except ValueError as exc:
             errors.append(_value_error(where, exc))
+            continue
+        except _UNHOLDABLE as exc:  # a value no field can hold (1e400, deep nesting, ...)
+            errors.append(_error(where, "value_error", f"Value error, {_unholdable(exc)}"))
             continue
         coerced[item.name] = value
     return coerced, errors
@@ -394,6 +414,8 @@ def _int(value: Any, loc: tuple[Any, ...]) -> int:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float | Decimal):
+        if not _finite(value):
+            raise _fail(loc, "finite_number", "Input should be a finite number")
         if value == int(value):
             return int(value)
         message = "Input should be a valid integer, got a number with a fractional part"
@@ -408,23 +430,33 @@ def _int(value: Any, loc: tuple[Any, ...]) -> int:
 
 
 def _float(value: Any, loc: tuple[Any, ...]) -> float:
-    if isinstance(value, int | float | Decimal):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | Decimal | str):
         try:
-            return float(value.strip())
+            number = float(value.strip() if isinstance(value, str) else value)
+        except OverflowError:
+            raise _fail(loc, "finite_number", "Input should be a finite number") from None
         except ValueError:
             message = "Input should be a valid number, unable to parse string as a number"
             raise _fail(loc, "float_parsing", message) from None
+        if not _finite(number):
+            raise _fail(loc, "finite_number", "Input should be a finite number")
+        return number
     raise _fail(loc, "float_type", "Input should be a valid number")
+
+
+def _finite(value: float | Decimal) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
 
 
 def _datetime(value: Any, loc: tuple[Any, ...]) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        seconds = float(value)
-        return datetime.fromtimestamp(seconds / 1000 if seconds > 2e10 else seconds, UTC)
+        try:
+            seconds = float(value)
+            return datetime.fromtimestamp(seconds / 1000 if seconds > 2e10 else seconds, UTC)
+        except (ArithmeticError, OSError, ValueError):
+            raise _fail(loc, "datetime_range", "Input should be a datetime in range") from None
     if isinstance(value, str):
         try:  # the offset as given; naive stays naive (a caller may refuse it)
             return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

@@ -26,6 +26,8 @@ class Settings(Record):
     job_log_group: str | None = None
     # Jobs carry batchcron:stack=<stack_name>; the functions' IAM lets them terminate only those.
     stack_name: str | None = None
+    # Comma-separated hosts a push's URLs may name (the webhook; github.com when unset).
+    github_hosts: str | None = None
     region: str = "us-east-1"
     dispatch_workers: int = 8
 
@@ -69,6 +71,7 @@ def settings() -> Settings:
         github_webhook_secret_arn=env.get("GITHUB_WEBHOOK_SECRET_ARN") or None,
         job_log_group=env.get("JOB_LOG_GROUP") or None,
         stack_name=env.get("STACK_NAME") or None,
+        github_hosts=env.get("GITHUB_HOSTS") or None,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         dispatch_workers=int(env.get("DISPATCH_WORKERS") or 8),
     )

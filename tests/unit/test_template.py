@@ -222,6 +222,14 @@ def test_webhook_function_url_and_secret(resources: dict[str, Any]) -> None:
     }
 
 
+def test_webhook_hosts_come_from_the_github_hosts_parameter(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    webhook = props(resources, "WebhookFunction")
+    assert webhook["Environment"]["Variables"]["GITHUB_HOSTS"] == {"Ref": "GitHubHosts"}
+    assert template["Parameters"]["GitHubHosts"]["Default"] == "github.com"
+
+
 def test_tick_event(template: dict[str, Any], resources: dict[str, Any]) -> None:
     tick = props(resources, "DispatchFunction")["Events"]["Tick"]
     assert tick["Type"] == "ScheduleV2"

@@ -190,3 +190,25 @@ def find_run(run_id: str) -> Any:
     if run is None:
         raise UsageError(f"no run {run_id!r} (give a run id from `batchcron runs`)")
     return run
+
+
+_HOST = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def github_host(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """`--github-host`: a bare host name (github.com, or a GitHub Enterprise Server's), lower
+    case; a usage error naming the option otherwise. One value or a tuple of them."""
+    values = value if isinstance(value, tuple) else (value,)
+    checked: list[str] = []
+    for host in values:
+        text = str(host or "").strip().lower()
+        if not _HOST.fullmatch(text) or len(text) > 253:
+            raise click.BadParameter(
+                f"{host!r}: expected a host name such as github.com or ghe.example.org "
+                "(no scheme, port or path)",
+                param=param,
+            )
+        checked.append(text)
+    return tuple(checked) if isinstance(value, tuple) else checked[0]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from batchcron.cli.app import cli, parse_since
+from batchcron.cli.app import cli, github_host, parse_since
 from batchcron.models import utcnow
 
 PORT = click.IntRange(0, 65535)
@@ -47,6 +47,13 @@ PORT = click.IntRange(0, 65535)
 )
 @click.option("--webhook-secret", default="local-webhook-secret", show_default=True)
 @click.option(
+    "--github-host",
+    "github_hosts",
+    multiple=True,
+    callback=github_host,
+    help="A host a push's URLs may name (GITHUB_HOSTS; repeatable; default github.com).",
+)
+@click.option(
     "--pace",
     default=1.0,
     show_default=True,
@@ -63,6 +70,7 @@ def local(
     fail: tuple[str, ...],
     duration: float | None,
     webhook_secret: str,
+    github_hosts: tuple[str, ...],
     pace: float,
     tick_seconds: float,
     verbose: bool,
@@ -102,6 +110,7 @@ def local(
         failures=failures,
         duration=duration,
         webhook_secret=webhook_secret,
+        github_hosts=github_hosts or ("github.com",),
         pace=pace,
         tick_seconds=tick_seconds,
         verbose=verbose,

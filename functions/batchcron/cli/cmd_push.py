@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from batchcron.adapters import terminal
-from batchcron.cli.app import UsageError, cli, connect, target_options
+from batchcron.cli.app import UsageError, cli, connect, github_host, target_options
 from batchcron.cli.target import TargetError, TargetOptions
 
 
@@ -15,6 +15,13 @@ from batchcron.cli.target import TargetError, TargetOptions
 @click.option("--file", "files", multiple=True, help="A changed file (repeatable).")
 @click.option("--url", help="Webhook URL (default: local mode's, or the stack's WebhookUrl).")
 @click.option("--secret", envvar="BATCHCRON_WEBHOOK_SECRET", help="Webhook secret.")
+@click.option(
+    "--github-host",
+    default="github.com",
+    show_default=True,
+    callback=github_host,
+    help="The host the push's URLs name (a GitHub Enterprise Server's, for one).",
+)
 @target_options
 def push(
     target: TargetOptions,
@@ -23,6 +30,7 @@ def push(
     files: tuple[str, ...],
     url: str | None,
     secret: str | None,
+    github_host: str,
 ) -> int:
     """Send a signed sample push for REPO (owner/name, or a job name) to the webhook."""
     from batchcron.cli import push as github
@@ -32,7 +40,9 @@ def push(
         found = _webhook(target)
         url = url or found[0]
         secret = secret or found[1]
-    delivery = github.send(url, secret, github.payload(repository, branch, files or ("README.md",)))
+    delivery = github.send(
+        url, secret, github.payload(repository, branch, files or ("README.md",), host=github_host)
+    )
     console = terminal.out()
     colour = "green" if 200 <= delivery.status < 300 else "red"
     console.print(

@@ -28,19 +28,26 @@ class Delivery:
 
 
 def payload(
-    repository: str, branch: str = "main", files: tuple[str, ...] = ("README.md",)
+    repository: str,
+    branch: str = "main",
+    files: tuple[str, ...] = ("README.md",),
+    *,
+    host: str = "github.com",
 ) -> dict[str, Any]:
-    """A push event body with the fields GitHub sends that batchcron reads."""
+    """A push event body with the fields GitHub (or a GitHub Enterprise Server on `host`)
+    sends that batchcron reads, pushed now."""
     owner, name = repository.split("/", 1)
     before, after = secrets.token_hex(20), secrets.token_hex(20)
-    now = utcnow().isoformat(timespec="seconds")
+    moment = utcnow()
+    now = moment.isoformat(timespec="seconds")
+    site = f"https://{host}"
     commit = {
         "id": after,
         "tree_id": secrets.token_hex(20),
         "distinct": True,
         "message": "batchcron push: sample commit",
         "timestamp": now,
-        "url": f"https://github.com/{repository}/commit/{after}",
+        "url": f"{site}/{repository}/commit/{after}",
         "author": {"name": "batchcron", "email": "batchcron@example.invalid", "username": owner},
         "committer": {"name": "batchcron", "email": "batchcron@example.invalid"},
         "added": [],
@@ -55,7 +62,7 @@ def payload(
         "deleted": False,
         "forced": False,
         "base_ref": None,
-        "compare": f"https://github.com/{repository}/compare/{before[:12]}...{after[:12]}",
+        "compare": f"{site}/{repository}/compare/{before[:12]}...{after[:12]}",
         "commits": [commit],
         "head_commit": commit,
         "repository": {
@@ -64,7 +71,8 @@ def payload(
             "full_name": repository,
             "private": False,
             "owner": {"name": owner, "login": owner},
-            "html_url": f"https://github.com/{repository}",
+            "html_url": f"{site}/{repository}",
+            "pushed_at": int(moment.timestamp()),
             "default_branch": "main",
         },
         "pusher": {"name": "batchcron-cli", "email": "batchcron@example.invalid"},

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchcron.adapters.secrets import SecretUnavailableError
 from batchcron.observability import count, logger, metrics, traced
-from batchcron.pushes.payload import parse_json
+from batchcron.pushes.payload import parse_body
 from batchcron.pushes.router import Request, Response, Router
 from batchcron.pushes.signature import (
     BadPayloadError,
@@ -24,6 +24,7 @@ from batchcron.pushes.signature import (
     PayloadTooLargeError,
     SignatureError,
     header_id,
+    parse_signature,
     raw_body,
     verify,
 )
@@ -45,8 +46,10 @@ _context: dict[str, Any] = {}  # this invocation's Lambda context
 def github(request: Request) -> Response:
     from batchcron.pushes.webhook import Delivery, handle
 
-    body = raw_body(request.body, request.is_base64_encoded)
     headers = request.headers  # names in lower case
+    # No usable signature header: 401 whatever the body (oversized, bad base64) is.
+    parse_signature(headers.get("x-hub-signature-256"))
+    body = raw_body(request.body, request.is_base64_encoded)
     verify(_secrets(), body, headers.get("x-hub-signature-256"))
 
     event = headers.get("x-github-event") or ""
@@ -63,7 +66,8 @@ def github(request: Request) -> Response:
     logger.append_keys(
         github_event=delivery.event, delivery=delivery.delivery_id, hook_id=delivery.hook_id
     )
-    reply = handle(delivery, parse_json(body), _services, time_left=_time_left)
+    payload = parse_body(body, headers.get("content-type"))
+    reply = handle(delivery, payload, _services, time_left=_time_left)
     count("WebhookDeliveries")
     logger.info("delivery answered", status=reply.status, jobs=reply.body.get("jobs"))
     return _json(reply.status, reply.body)
@@ -88,10 +92,16 @@ def _secrets() -> Iterator[str]:
 
 def _services() -> Services:
     from batchcron.catalogue.loading import load_catalogue
+    from batchcron.pushes.payload import github_hosts
     from batchcron.pushes.webhook import Services
+    from batchcron.settings import settings
     from batchcron.wiring import submitter
 
-    return Services(catalogue=load_catalogue(), submitter=submitter(patient=False))
+    return Services(
+        catalogue=load_catalogue(),
+        submitter=submitter(patient=False),
+        github_hosts=github_hosts(settings().github_hosts),
+    )
 
 
 def _time_left() -> float:

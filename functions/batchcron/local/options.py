@@ -38,6 +38,7 @@ class LocalOptions:
     failures: dict[str, int | None] = field(default_factory=dict)  # job -> first N (None: all)
     duration: float | None = None
     webhook_secret: str = "local-webhook-secret"
+    github_hosts: tuple[str, ...] = ("github.com",)  # GITHUB_HOSTS of the local webhook
     pace: float = 1.0  # seconds between a job's synthesized state changes
     tick_seconds: float = 60.0
     verbose: bool = False

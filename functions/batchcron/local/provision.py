@@ -81,6 +81,7 @@ class Provisioned:
             "JOB_QUEUE": self.job_queue,
             "JOB_DEFINITION": self.job_definition,
             "GITHUB_WEBHOOK_SECRET_ARN": self.webhook_secret_arn,
+            "GITHUB_HOSTS": "github.com",  # the template's default
             "SLACK_WEBHOOK_SECRET_ARN": self.slack_secret_arn,
             "JOB_LOG_GROUP": self.log_group,
             # Jobs carry batchcron:stack=<this>, which the functions' IAM conditions require.

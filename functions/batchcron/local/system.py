@@ -186,6 +186,7 @@ class LocalSystem:
             slack_url=self.slack_url,
         )
         os.environ.update(provisioned.environment())
+        os.environ["GITHUB_HOSTS"] = ",".join(self.options.github_hosts)
         settings.cache_clear()
         aws.reset()
         secrets.reset()

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the catalogue (yaml, cron) is not needed to verify a reques
 SKIP_MARKERS = ("[skip ci]", "[batchcron skip]")
 # GitHub keeps deliveries for redelivery this long; an older push is a replay, not news.
 MAX_PUSH_AGE = timedelta(hours=72)
+# Clocks differ a little; a push from further ahead is a forged or replayable body.
+MAX_PUSH_AHEAD = timedelta(minutes=5)
 
 
 # --- GitHub filter patterns ------------------------------------------------------------------
@@ -141,22 +143,41 @@ def is_deleted(push: PushEvent) -> bool:
     return push.deleted or push.after.strip("0") == ""
 
 
-def stale_reason(push: PushEvent, now: datetime, max_age: timedelta = MAX_PUSH_AGE) -> str | None:
-    """Why a push is too old to start runs (its head commit is older than `max_age`, or has no
-    time to judge by), or None. Guards against a captured delivery replayed later."""
+def pushed_at(push: PushEvent) -> tuple[datetime | None, str]:
+    """When the push happened and what says so: `repository.pushed_at` (the push's own time,
+    signed with the body), else the head commit's date for a payload without it."""
+    if push.repository.pushed_at is not None:
+        return push.repository.pushed_at, "pushed_at"
     commit = push.head_commit
-    if commit is None or commit.timestamp is None:
-        return "the push has no head commit timestamp to check its age against"
-    stamp = commit.timestamp
+    if commit is not None and commit.timestamp is not None:
+        return commit.timestamp, f"head commit {commit.id or push.after}"
+    return None, ""
+
+
+def stale_reason(
+    push: PushEvent,
+    now: datetime,
+    max_age: timedelta = MAX_PUSH_AGE,
+    max_ahead: timedelta = MAX_PUSH_AHEAD,
+) -> str | None:
+    """Why a push is too old (or too far in the future) to start runs, or None. The push's own
+    time is judged, not its commit's: a fast-forward of an old commit is news; a captured
+    delivery replayed after its delivery records expired is not."""
+    stamp, source = pushed_at(push)
+    if stamp is None:
+        return "the push has neither repository.pushed_at nor a head commit timestamp"
     if stamp.tzinfo is None:
-        return "the head commit timestamp has no time zone"
+        return f"{source} has no time zone"
     age = now - stamp
     if age > max_age:
         hours = int(max_age.total_seconds() // 3600)
         return (
-            f"head commit {commit.id or push.after} is from {stamp.isoformat()}, older than "
-            f"{hours} hours (GitHub's redelivery window): a replayed delivery starts nothing"
+            f"{source} is {stamp.isoformat()}, older than {hours} hours "
+            "(GitHub's redelivery window): a replayed delivery starts nothing"
         )
+    if -age > max_ahead:
+        minutes = int(max_ahead.total_seconds() // 60)
+        return f"{source} is {stamp.isoformat()}, more than {minutes} minutes in the future"
     return None
 
 

@@ -1,12 +1,14 @@
-"""GitHub payloads, pure: the verified body as JSON, and the push and ping models (tolerant:
-GitHub adds fields)."""
+"""GitHub payloads, pure: the verified body (JSON, or a form's `payload` field) as an object,
+and the push and ping models (tolerant: GitHub adds fields)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from batchcron.pushes.signature import BadPayloadError
 from batchcron.records import Record, RecordError, check, field, record
@@ -14,25 +16,67 @@ from batchcron.records import Record, RecordError, check, field, record
 ZERO_SHA = "0" * 40
 # A commit id: SHA-1 (40 hex) or SHA-256 (64 hex) repositories. It becomes the job's GIT_REF.
 _COMMIT_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
-COMPARE_PREFIX = "https://github.com/"
+DEFAULT_GITHUB_HOSTS = ("github.com",)
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def parse_body(body: bytes, content_type: str | None = None) -> dict[str, Any]:
+    """The verified body as a JSON object: the body itself (`application/json`) or the
+    `payload` field of a form (`application/x-www-form-urlencoded`, GitHub's default);
+    BadPayloadError when it is anything else."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind == FORM_CONTENT_TYPE or (not kind and body[:8] == b"payload="):
+        return parse_json(_form_payload(body))
+    return parse_json(body)
+
+
+def _form_payload(body: bytes) -> bytes:
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadPayloadError("form body is not URL-encoded text") from None
+    try:
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, max_num_fields=100)
+    except ValueError:
+        raise BadPayloadError("form body is not URL-encoded") from None
+    values = fields.get("payload")
+    if not values or len(values) != 1:
+        raise BadPayloadError("form body has no single payload field")
+    return values[0].encode("utf-8", "surrogatepass")
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """The verified body as a JSON object; BadPayloadError when it is anything else."""
+    """A JSON object; BadPayloadError when it is anything else."""
     try:
         loaded = json.loads(body)
     except UnicodeDecodeError:
         raise BadPayloadError("body is not UTF-8 JSON") from None
     except (ValueError, RecursionError):
-        hint = (
-            " (set the webhook's content type to application/json)"
-            if body[:8] == b"payload="
-            else ""
-        )
-        raise BadPayloadError(f"body is not JSON{hint}") from None
+        raise BadPayloadError("body is not JSON") from None
     if not isinstance(loaded, dict):
         raise BadPayloadError("body is not a JSON object")
     return loaded
+
+
+def github_hosts(text: str | None) -> tuple[str, ...]:
+    """Host names from a comma-separated list (`GITHUB_HOSTS`); github.com when empty."""
+    hosts = tuple(part.strip().lower() for part in (text or "").split(",") if part.strip())
+    return hosts or DEFAULT_GITHUB_HOSTS
+
+
+def url_on_hosts(url: str, hosts: Iterable[str]) -> bool:
+    """Is `url` an https URL on one of `hosts` (no spaces, no credentials, no port games)?"""
+    if any(char.isspace() for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme != "https" or parts.username or parts.password or port not in (None, 443):
+        return False
+    return host in {name.lower() for name in hosts}
 
 
 # --- payload models (tolerant: GitHub adds fields) -------------------------------------------
@@ -41,6 +85,9 @@ def parse_json(body: bytes) -> dict[str, Any]:
 @record(frozen=True)
 class Repository(Record):
     full_name: str
+    html_url: str | None = None
+    # When the push happened: epoch seconds in push payloads (ISO text in some others).
+    pushed_at: datetime | None = None
 
 
 @record(frozen=True)
@@ -94,14 +141,18 @@ class PushEvent(Record):
             raise ValueError("must be a commit SHA (40 or 64 hex characters)")
         return value
 
-    @check("compare")
-    @classmethod
-    def _github_url(cls, value: str | None) -> str | None:
-        if value is not None and (
-            not value.startswith(COMPARE_PREFIX) or any(c.isspace() for c in value)
+    def bad_url(self, hosts: Iterable[str]) -> str | None:
+        """What is wrong with the push's URLs (`compare`, `repository.html_url`) for a stack
+        that accepts `hosts`, or None. Checked only once a job follows the repository."""
+        hosts = tuple(hosts)
+        named = ", ".join(f"https://{host}/" for host in hosts)
+        for where, url in (
+            ("compare", self.compare),
+            ("repository.html_url", self.repository.html_url),
         ):
-            raise ValueError(f"must be a {COMPARE_PREFIX} URL")
-        return value
+            if url is not None and not url_on_hosts(url, hosts):
+                return f"{where}: must be a {named} URL (GITHUB_HOSTS)"
+        return None
 
     @property
     def who(self) -> str | None:

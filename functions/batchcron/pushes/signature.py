@@ -58,7 +58,8 @@ def raw_body(body: str | None, is_base64: bool) -> bytes:
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise BadPayloadError("body is marked base64 but is not valid base64") from None
+            # Lambda encodes what GitHub signed, so such a body cannot carry a good signature.
+            raise SignatureError("body is marked base64 but is not valid base64") from None
     else:
         if len(body) > MAX_BODY_BYTES:  # characters ≤ bytes: a cheap early refusal
             raise PayloadTooLargeError("body over 5 MiB")

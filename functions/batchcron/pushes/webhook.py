@@ -12,7 +12,7 @@ from batchcron.catalogue.model import Catalogue, Job
 from batchcron.models import JobState, iso, parse_time, utcnow
 from batchcron.observability import count, logger
 from batchcron.pushes.matching import match_push, same_repository, stale_reason
-from batchcron.pushes.payload import PushEvent, parse_ping, parse_push
+from batchcron.pushes.payload import DEFAULT_GITHUB_HOSTS, PushEvent, parse_ping, parse_push
 from batchcron.pushes.signature import BadPayloadError, DeliveryInProgressError
 from batchcron.scheduling.submit import (
     Outcome,
@@ -55,6 +55,8 @@ class Services:
 
     catalogue: Catalogue
     submitter: Submitter
+    # Hosts a push's URLs may name (GITHUB_HOSTS): github.com, or a GitHub Enterprise Server.
+    github_hosts: tuple[str, ...] = DEFAULT_GITHUB_HOSTS
 
     @property
     def store(self) -> RunStore:
@@ -103,6 +105,7 @@ class PushDelivery:
         self.catalogue = services.catalogue
         self.store = services.store
         self.submitter = services.submitter
+        self.github_hosts = services.github_hosts
         self.clock = clock
         self.time_left = time_left
         self.received = clock()
@@ -115,6 +118,12 @@ class PushDelivery:
         ]
         results: dict[str, dict[str, Any]] = {}
         matched: list[Job] = []
+        if considered:
+            # Only a push someone follows is judged by its URLs: others are "no job" whatever
+            # host they name (an org webhook sends every repository's pushes here).
+            bad = self.push.bad_url(self.github_hosts)
+            if bad:
+                raise BadPayloadError(f"not a push payload: {bad}")
         for job in considered:
             if not job.enabled:
                 results[job.name] = _skipped(job.name, "job disabled")

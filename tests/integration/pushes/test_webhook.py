@@ -33,14 +33,16 @@ COMPARE = "https://github.com/digital-land/entity-builder/compare/9049f1265b7d..
 
 # One head-commit time for the whole run: the same payload gives the same body (and sha256).
 FRESH = iso(utcnow())
+FRESH_PUSHED_AT = int(utcnow().timestamp())
 
 
 def sample_payload(name: str = "github_push.json") -> dict[str, Any]:
-    """The sample's payload with its head commit from now (a push over 72 hours old is
-    refused)."""
+    """The sample's payload pushed (and committed) now (a push over 72 hours old is refused)."""
     payload: dict[str, Any] = json.loads(load_event(name)["body"])
     if payload.get("head_commit"):
         payload["head_commit"]["timestamp"] = FRESH
+    if isinstance(payload.get("repository"), dict):
+        payload["repository"]["pushed_at"] = FRESH_PUSHED_AT
     return payload
 
 
@@ -516,15 +518,24 @@ def test_no_secret_or_signature_is_logged(
 
 
 @pytest.mark.parametrize("signed", [True, False])
-def test_a_body_over_five_mib_is_refused_with_413(
+def test_a_body_over_five_mib_is_refused_with_413_when_signed_else_401(
     aws_env: Any, lambda_context: Any, signed: bool
 ) -> None:
     body = b'{"pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
 
     status, body_json = invoke(github_event(body, unsigned=not signed), lambda_context)
 
-    assert status == 413
+    assert status == (413 if signed else 401)
     assert "error" in body_json
+
+
+def test_an_unsigned_body_that_is_not_base64_is_a_401(aws_env: Any, lambda_context: Any) -> None:
+    request = github_event(b"{}", unsigned=True)
+    request["body"], request["isBase64Encoded"] = "{not base64}", True
+
+    status, body = invoke(request, lambda_context)
+
+    assert (status, body) == (401, {"error": "unauthorized"})
 
 
 @pytest.mark.parametrize(
@@ -532,7 +543,7 @@ def test_a_body_over_five_mib_is_refused_with_413(
     [
         (b"definitely not json", "not JSON"),
         (b"[1, 2, 3]", "JSON object"),
-        (b"payload=%7B%7D", "application/json"),
+        (b"payload=%7B%7D", "not JSON"),  # a form, sent as application/json
         (json.dumps({"zen": "a ping shape"}).encode(), "not a push payload"),
     ],
 )
@@ -840,7 +851,7 @@ def test_the_same_body_under_a_new_delivery_id_starts_no_new_run(
 
 def test_a_push_from_2010_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
     payload = sample_payload()
-    payload["head_commit"]["timestamp"] = "2010-06-01T12:00:00+02:00"
+    payload["repository"]["pushed_at"] = 1275386400  # 2010-06-01T10:00:00Z
 
     status, body = invoke(github_event(payload), lambda_context)
 
@@ -864,7 +875,7 @@ def test_a_push_just_inside_72_hours_starts_its_run(aws_env: Any, lambda_context
     from datetime import timedelta
 
     payload = sample_payload()
-    payload["head_commit"]["timestamp"] = iso(utcnow() - timedelta(hours=71))
+    payload["repository"]["pushed_at"] = int((utcnow() - timedelta(hours=71)).timestamp())
 
     status, body = invoke(github_event(payload), lambda_context)
 
@@ -872,14 +883,119 @@ def test_a_push_just_inside_72_hours_starts_its_run(aws_env: Any, lambda_context
     assert actions(body) == {"entity-builder": "submitted"}
 
 
-def test_a_push_without_a_head_commit_time_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
+def test_a_five_day_old_commit_pushed_now_starts_its_run(aws_env: Any, lambda_context: Any) -> None:
+    from datetime import timedelta
+
+    # Given a fast-forward merge of a branch whose head commit is five days old
     payload = sample_payload()
-    del payload["head_commit"]["timestamp"]
+    payload["head_commit"]["timestamp"] = iso(utcnow() - timedelta(days=5))
+
+    # When it is pushed now
+    status, body = invoke(github_event(payload), lambda_context)
+
+    # Then the push's own time counts, and the job starts
+    assert status == 202
+    assert actions(body) == {"entity-builder": "submitted"}
+
+
+def test_a_push_dated_in_the_future_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
+    from datetime import timedelta
+
+    payload = sample_payload()
+    payload["repository"]["pushed_at"] = int((utcnow() + timedelta(days=30)).timestamp())
 
     status, body = invoke(github_event(payload), lambda_context)
 
     assert status == 202
-    assert "no head commit timestamp" in body["reason"]
+    assert "in the future" in body["reason"]
+    assert batch_jobs() == []
+
+
+def test_a_form_encoded_push_starts_its_run(aws_env: Any, lambda_context: Any) -> None:
+    from urllib.parse import urlencode
+
+    # Given GitHub's default content type: the JSON in a form's payload field, signed as sent
+    form = urlencode({"payload": json.dumps(sample_payload())}).encode()
+    request = github_event(form)
+    request["headers"]["content-type"] = "application/x-www-form-urlencoded"
+
+    status, body = invoke(request, lambda_context)
+
+    assert status == 202
+    assert actions(body) == {"entity-builder": "submitted"}
+
+
+def test_a_form_encoded_ping_is_answered(aws_env: Any, lambda_context: Any) -> None:
+    from urllib.parse import urlencode
+
+    request = github_event(urlencode({"payload": '{"zen":"hi","hook_id":7}'}), event="ping")
+    request["headers"]["content-type"] = "application/x-www-form-urlencoded"
+
+    assert invoke(request, lambda_context) == (200, {"ok": True, "hook_id": 7})
+
+
+def test_a_signed_ping_with_an_impossible_number_is_a_400(
+    aws_env: Any, lambda_context: Any
+) -> None:
+    status, body = invoke(github_event(b'{"hook_id": 1e400}', event="ping"), lambda_context)
+
+    assert status == 400
+    assert "hook_id" in body["error"]
+
+
+GHES = "https://ghe.example.org"
+
+
+def ghes_payload() -> dict[str, Any]:
+    payload = sample_payload()
+    payload["compare"] = f"{GHES}/digital-land/entity-builder/compare/9049f1265b7d...0d1a26e67d8f"
+    payload["repository"]["html_url"] = f"{GHES}/digital-land/entity-builder"
+    return payload
+
+
+def test_a_github_enterprise_push_starts_its_run_on_a_listed_host(
+    aws_env: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_HOSTS", "github.com,ghe.example.org")
+    app_settings.cache_clear()
+
+    status, body = invoke(github_event(ghes_payload()), lambda_context)
+
+    assert status == 202
+    assert actions(body) == {"entity-builder": "submitted"}
+
+
+def test_a_github_enterprise_push_on_an_unlisted_host_is_a_400(
+    aws_env: Any, lambda_context: Any
+) -> None:
+    status, body = invoke(github_event(ghes_payload()), lambda_context)
+
+    assert status == 400
+    assert "GITHUB_HOSTS" in body["error"]
+    assert batch_jobs() == []
+
+
+def test_a_push_to_a_repository_with_no_job_is_202_whatever_its_urls(
+    aws_env: Any, lambda_context: Any
+) -> None:
+    payload = ghes_payload()
+    payload["repository"]["full_name"] = "someone/else"
+
+    status, body = invoke(github_event(payload), lambda_context)
+
+    assert status == 202
+    assert body["jobs"] == [] and "no catalogued job" in body["reason"]
+
+
+def test_a_push_without_a_head_commit_time_starts_no_run(aws_env: Any, lambda_context: Any) -> None:
+    payload = sample_payload()
+    del payload["head_commit"]["timestamp"]
+    del payload["repository"]["pushed_at"]
+
+    status, body = invoke(github_event(payload), lambda_context)
+
+    assert status == 202
+    assert "nor a head commit timestamp" in body["reason"]
     assert batch_jobs() == []
 
 

@@ -527,6 +527,29 @@ def test_push_sends_a_github_signed_push(capsys: pytest.CaptureFixture[str]) -> 
     event = json.loads(body)
     assert event["repository"]["full_name"] == "digital-land/entity-builder"
     assert event["ref"] == "refs/heads/main"
+    assert isinstance(event["repository"]["pushed_at"], int)
+    assert event["compare"].startswith("https://github.com/digital-land/entity-builder/compare/")
+
+
+def test_push_names_a_github_enterprise_host() -> None:
+    from batchcron.cli.push import payload
+
+    event = payload("org/repo", host="ghe.example.org")
+    assert event["compare"].startswith("https://ghe.example.org/org/repo/compare/")
+    assert event["repository"]["html_url"] == "https://ghe.example.org/org/repo"
+
+
+@pytest.mark.parametrize("command", ["push", "local"])
+@pytest.mark.parametrize("host", ["https://ghe.example.org", "ghe.example.org:8443", "a b", ""])
+def test_github_host_must_be_a_bare_host_name(
+    capsys: pytest.CaptureFixture[str], command: str, host: str
+) -> None:
+    args = ["push", "a/b", "--url", "http://127.0.0.1:1/github", "--secret", "x"]
+    code, _, err = run_cli(
+        capsys, *(args if command == "push" else ["local"]), "--github-host", host
+    )
+    assert code == 2
+    assert "--github-host" in err and "host name" in err
 
 
 def test_push_to_a_closed_port_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
