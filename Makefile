@@ -32,7 +32,7 @@ RUN_ARGS ?=
 # pytest-xdist workers for the suites that are safe in parallel (unit, integration, fault
 # injection: each worker has its own in-process moto); the e2e tests run alone.
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
-PARALLEL_SUITES := tests/unit tests/integration tests/fault_injection
+PARALLEL_SUITES := tests/unit tests/integration tests/realworld tests/fault_injection
 # The calendar instants `make test` runs (year end, UK spring forward); `make calendar` runs all.
 TEST_CALENDAR ?= 2026-12-31 23:59:30,2027-03-28 00:59:30
 # ...and which suites it runs there (the unit suite: the scheduling maths, deadlines, DST and the
