@@ -65,8 +65,15 @@ def _parse(text: str, source: str, problems: list[Problem]) -> Catalogue:
         except yaml.YAMLError as exc:
             problems.append(_yaml_problem(exc))
             raise _Stop from None
-    problems.extend(_duplicate_keys(root_node))
-    lines = _key_lines(root_node)
+        except RecursionError:
+            problems.append(Problem(None, None, "the file is nested too deeply to read", None))
+            raise _Stop from None
+    try:
+        problems.extend(_duplicate_keys(root_node))
+        lines = _key_lines(root_node)
+    except RecursionError:
+        problems.append(Problem(None, None, "the file is nested too deeply to read", None))
+        raise _Stop from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
