@@ -170,6 +170,9 @@ class Run(Record):
     batch_job_id: str | None = None
     job_queue: str | None = None
     reason: str | None = None
+    # The cause behind a generic `reason` ("Task failed to start"): the last attempt's
+    # container reason ("CannotPullContainerError: ..."), from the terminal event.
+    specific_cause: str | None = None
     submitted_at: str | None = None
     started_at: str | None = None
     stopped_at: str | None = None

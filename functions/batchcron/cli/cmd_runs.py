@@ -408,6 +408,8 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
     ]
     if run.reason:
         fields.append(("Reason", run.reason))
+    if run.specific_cause:
+        fields.append(("Cause", run.specific_cause))
     done = len(run.attempts)
     fields.append(("Attempts", f"{done} of {run.max_attempts or max(done, 1)}"))
     for number, attempt in enumerate(run.attempts, 1):

@@ -255,9 +255,13 @@ def message(
     ]
     detail = []
     sentence = why(run, alert)
+    cause = _fit(_escape(run.specific_cause), 1000) if run.specific_cause else ""
     if run.reason:
         room = MAX_TEXT - len(sentence or "") - len("*Status reason*\n``````\n")
-        detail.append(f"*Status reason*\n```{_fit(_escape(run.reason), room)}```")
+        room -= len(cause) + len("*Cause*\n``````\n") if cause else 0
+        detail.append(f"*Status reason*\n```{_fit(_escape(run.reason), max(room, 40))}```")
+    if cause:
+        detail.append(f"*Cause*\n```{cause}```")
     if sentence:
         detail.append(sentence)
     if alert.blocks:

@@ -127,6 +127,23 @@ class AttemptContainer(Record):
 
 
 @record()
+class EksContainer(Record):
+    """One container of an EKS attempt (`eksAttempts[].containers[]`)."""
+
+    name: str | None = None
+    exit_code: int | None = item(default=None, key="exitCode")
+    reason: str | None = None
+
+
+@record()
+class EksAttempt(Record):
+    containers: list[EksContainer] = item(default_factory=list)
+    started_at: int | None = item(default=None, key="startedAt")
+    stopped_at: int | None = item(default=None, key="stoppedAt")
+    status_reason: str | None = item(default=None, key="statusReason")
+
+
+@record()
 class AttemptDetail(Record):
     container: AttemptContainer | None = None
     started_at: int | None = item(default=None, key="startedAt")
@@ -152,6 +169,7 @@ class BatchJobDetail(Record):
     ]
     status_reason: str | None = item(default=None, key="statusReason")
     attempts: list[AttemptDetail] = item(default_factory=list)
+    eks_attempts: list[EksAttempt] = item(default_factory=list, key="eksAttempts")
     created_at: int | None = item(default=None, key="createdAt")
     started_at: int | None = item(default=None, key="startedAt")
     stopped_at: int | None = item(default=None, key="stoppedAt")
@@ -352,7 +370,9 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
     status = Status(detail.status)
     if status == Status.FAILED and cancelled(detail.status_reason):
         status = Status.CANCELLED
-    attempts = [_attempt(attempt) for attempt in detail.attempts]
+    attempts = [_attempt(attempt) for attempt in detail.attempts] or [
+        _eks_attempt(attempt) for attempt in detail.eks_attempts
+    ]
     finished = len(attempts)  # the ordering counts every attempt; the record keeps the last few
     attempts = attempts[-MAX_ATTEMPTS_KEPT:]
     container = detail.container
@@ -381,6 +401,7 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
         "exit_code": exit_code,
         "log_stream": log_stream,
         "max_attempts": max_attempts or 1,
+        "specific_cause": specific_cause(detail) if status in BATCH_TERMINAL else None,
     }
     created = _ms(detail.created_at) or event.time.astimezone(UTC)
     defaults: dict[str, Any] = {
@@ -456,6 +477,37 @@ def _attempt(attempt: AttemptDetail) -> Attempt:
         started_at=iso(_ms(attempt.started_at)),
         stopped_at=iso(_ms(attempt.stopped_at)),
     )
+
+
+def _eks_attempt(attempt: EksAttempt) -> Attempt:
+    """An EKS attempt: the first container that failed (else the first) gives its exit code."""
+    containers = attempt.containers
+    failed = [one for one in containers if one.exit_code not in (None, 0)]
+    chosen = (failed or containers or [None])[0]
+    return Attempt(
+        exit_code=chosen.exit_code if chosen else None,
+        reason=bound_text((chosen.reason if chosen else None) or attempt.status_reason),
+        started_at=iso(_ms(attempt.started_at)),
+        stopped_at=iso(_ms(attempt.stopped_at)),
+    )
+
+
+def specific_cause(detail: BatchJobDetail) -> str | None:
+    """The most specific cause Batch gives beside its `statusReason`: the last attempt's
+    container reason (`CannotPullContainerError: ...`), the job's container reason, or an EKS
+    container's; None when it says no more than the status reason."""
+    found: list[str | None] = []
+    if detail.attempts and detail.attempts[-1].container is not None:
+        found.append(detail.attempts[-1].container.reason)
+    if detail.container is not None:
+        found.append(detail.container.reason)
+    if detail.eks_attempts:
+        found.extend(one.reason for one in detail.eks_attempts[-1].containers)
+    for reason in found:
+        text = bound_text(reason)
+        if text and text.strip() and text.strip() != (detail.status_reason or "").strip():
+            return text
+    return None
 
 
 def _ms(value: int | None) -> datetime | None:

@@ -277,6 +277,7 @@ def run_page(
         "group": GROUPS.get(run.status, "waiting"),
         "exit_code": "" if run.exit_code is None else str(run.exit_code),
         "reason": run.reason or "",
+        "specific_cause": run.specific_cause or "",
         "duration": duration_text(duration_of(run)),
         "started": when(run.started_at),
         "stopped": when(run.stopped_at),

@@ -168,6 +168,18 @@ def test_failed_message_has_what_is_needed_to_act() -> None:
     assert batch_job_url("eu-west-2", "8d2f6a41-93c7-4b0e-a5d2-6e1f0c7b9a34") in text
 
 
+def test_a_failure_message_gives_the_specific_cause_beside_a_generic_reason() -> None:
+    cause = "ResourceInitializationError: unable to pull secrets or registry auth"
+    run = sample_run().model_copy(
+        update={"reason": "Task failed to start", "specific_cause": cause}
+    )
+
+    text = texts(message(run, Alert(kind="failed", failures=1), JOB, Where("eu-west-2")))
+
+    assert "Task failed to start" in text
+    assert f"*Cause*\n```{cause}```" in text
+
+
 def test_message_is_valid_block_kit() -> None:
     sent = message(sample_run(), Alert(kind="failed", failures=1), JOB, Where("eu-west-2"))
 

@@ -333,3 +333,51 @@ def test_runnable_and_starting_times_are_the_first_seen() -> None:
         "2026-01-01T00:00:05.000Z",
         "2026-01-01T00:00:40.000Z",
     )
+
+
+# --- the most specific cause ------------------------------------------------------------------
+
+
+def test_a_generic_status_reason_is_given_its_last_attempts_container_reason() -> None:
+    event = batch_event("FAILED", 1, reason="Task failed to start")
+    cause = "CannotPullContainerError: pull image manifest has been retried 5 time(s)"
+    event["detail"]["attempts"][-1]["container"]["reason"] = cause
+
+    recorded = fold([event])
+
+    assert recorded is not None
+    assert recorded.reason == "Task failed to start"
+    assert recorded.specific_cause == cause
+
+
+def test_a_container_reason_equal_to_the_status_reason_adds_nothing() -> None:
+    event = batch_event("FAILED", 1, reason="Essential container in task exited")
+    event["detail"]["attempts"][-1]["container"]["reason"] = "Essential container in task exited"
+
+    recorded = fold([event])
+
+    assert recorded is not None and recorded.specific_cause is None
+
+
+def test_an_eks_attempt_gives_its_exit_code_and_reason() -> None:
+    event = batch_event("FAILED", 0, reason="Essential container in pod exited")
+    detail = event["detail"]
+    detail.pop("container", None)
+    detail["eksAttempts"] = [
+        {
+            "containers": [
+                {"name": "sidecar", "exitCode": 0},
+                {"name": "main", "exitCode": 137, "reason": "OOMKilled"},
+            ],
+            "startedAt": 1767225660000,
+            "stoppedAt": 1767225960000,
+            "statusReason": "Pod failed",
+        }
+    ]
+
+    recorded = fold([event])
+
+    assert recorded is not None
+    assert recorded.exit_code == 137
+    assert recorded.attempts[-1].reason == "OOMKilled"
+    assert recorded.specific_cause == "OOMKilled"
