@@ -120,3 +120,19 @@ def lifecycle(final: str = "FAILED", **kwargs: Any) -> list[dict[str, Any]]:
             events.append(batch_event(status, attempt, **kwargs))
     events.append(batch_event(final, 2, exit_code=2 if final == "FAILED" else 0, **kwargs))
     return events
+
+
+def from_batch(event: dict[str, Any], store: Any) -> dict[str, Any]:
+    """`event` as the Batch job batchcron submitted for the run its tags name: its jobId (and
+    ARN) become the stored run's batch_job_id. Events of any other job carrying batchcron's
+    tags are foreign by design."""
+    detail = event["detail"]
+    tags = detail.get("tags") or {}
+    run = store.get_run(tags.get("batchcron:job"), tags.get("batchcron:run-id"))
+    if run is None or not run.batch_job_id:
+        return event
+    made = copy.deepcopy(event)
+    made["detail"]["jobId"] = run.batch_job_id
+    arn = str(made["detail"].get("jobArn") or "")
+    made["detail"]["jobArn"] = arn.rsplit("/", 1)[0] + f"/{run.batch_job_id}"
+    return made

@@ -197,10 +197,47 @@ class Run(Record):
     architecture: str | None = None
     cancel_requested_at: str | None = None  # `cancel` asked Batch to terminate it (by whom)
     cancel_requested_by: str | None = None
+    # An array's children or a multi-node job's nodes: index -> status, and how many.
+    child_status: dict[str, str] = field(default_factory=dict)
+    child_total: int | None = None
+    child_kind: str | None = None  # "array children" or "nodes"
 
     @property
     def finished(self) -> bool:
         return self.status.terminal
+
+    @property
+    def children(self) -> Children | None:
+        """Progress of the run's children (never its own status), or None for a plain job."""
+        if not self.child_status and self.child_total is None:
+            return None
+        failed = sorted(
+            int(index)
+            for index, status in self.child_status.items()
+            if status == "FAILED" and index.lstrip("-").isdigit()
+        )
+        succeeded = sum(1 for status in self.child_status.values() if status == "SUCCEEDED")
+        total = self.child_total if self.child_total is not None else len(self.child_status)
+        return Children(succeeded=succeeded, failed=len(failed), total=total, failed_indexes=failed)
+
+
+@record(frozen=True)
+class Children(Record):
+    """`children: {succeeded: 2, failed: 1, total: 3}` and the failed indexes."""
+
+    succeeded: int
+    failed: int
+    total: int
+    failed_indexes: list[int] = field(default_factory=list)
+
+    def sentence(self, kind: str = "array children") -> str:
+        """ "1 of 3 array children failed: index 1" (or how many succeeded)."""
+        if self.failed:
+            shown = ", ".join(str(index) for index in self.failed_indexes[:10])
+            more = ", …" if len(self.failed_indexes) > 10 else ""
+            word = "index" if self.failed == 1 else "indexes"
+            return f"{self.failed} of {self.total} {kind} failed: {word} {shown}{more}"
+        return f"{self.succeeded} of {self.total} {kind} succeeded"
 
 
 @record()

@@ -410,6 +410,19 @@ def show(target: TargetOptions, run_id: str, mode: Mode) -> int:
         fields.append(("Reason", run.reason))
     if run.specific_cause:
         fields.append(("Cause", run.specific_cause))
+    children = run.children
+    if children is not None:
+        fields.append(
+            (
+                "Children",
+                f"{children.succeeded} succeeded, {children.failed} failed of {children.total}"
+                + (
+                    f" (failed: {', '.join(map(str, children.failed_indexes))})"
+                    if children.failed
+                    else ""
+                ),
+            )
+        )
     done = len(run.attempts)
     fields.append(("Attempts", f"{done} of {run.max_attempts or max(done, 1)}"))
     for number, attempt in enumerate(run.attempts, 1):

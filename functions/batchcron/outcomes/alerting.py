@@ -262,6 +262,9 @@ def message(
         detail.append(f"*Status reason*\n```{_fit(_escape(run.reason), max(room, 40))}```")
     if cause:
         detail.append(f"*Cause*\n```{cause}```")
+    children = run.children
+    if children is not None and (children.failed or run.status == Status.FAILED):
+        detail.append(children.sentence(run.child_kind or "array children"))
     if sentence:
         detail.append(sentence)
     if alert.blocks:

@@ -152,6 +152,27 @@ class AttemptDetail(Record):
 
 
 @record()
+class ArrayProperties(Record):
+    """An array parent's `size`; a child's `index`."""
+
+    size: int | None = None
+    index: int | None = None
+
+
+@record()
+class NodeProperties(Record):
+    num_nodes: int | None = item(default=None, key="numNodes")
+
+
+@record()
+class NodeDetails(Record):
+    """A multi-node job's node: which it is."""
+
+    node_index: int | None = item(default=None, key="nodeIndex")
+    is_main_node: bool | None = item(default=None, key="isMainNode")
+
+
+@record()
 class RetryStrategy(Record):
     attempts: int | None = None
 
@@ -177,6 +198,31 @@ class BatchJobDetail(Record):
     job_definition: str | None = item(default=None, key="jobDefinition")
     container: ContainerDetail | None = None
     tags: dict[str, str] = item(default_factory=dict)
+    array_properties: ArrayProperties | None = item(default=None, key="arrayProperties")
+    node_properties: NodeProperties | None = item(default=None, key="nodeProperties")
+    node_details: NodeDetails | None = item(default=None, key="nodeDetails")
+
+    @property
+    def parent_id(self) -> str:
+        """The parent's job id: an array child is `<id>:<n>`, a node `<id>#<n>`."""
+        return re.split(r"[:#]", self.job_id, maxsplit=1)[0] or self.job_id
+
+    @property
+    def child_index(self) -> int | None:
+        """This event's index among its parent's children or nodes; None for a parent."""
+        if self.parent_id == self.job_id:
+            return None
+        tail = self.job_id[len(self.parent_id) + 1 :]
+        return int(tail) if tail.isdigit() and len(tail) <= 6 else -1
+
+    @property
+    def children_total(self) -> int | None:
+        """How many children (array size) or nodes a parent has."""
+        if self.array_properties is not None and self.array_properties.size is not None:
+            return self.array_properties.size
+        if self.node_properties is not None:
+            return self.node_properties.num_nodes
+        return None
 
     def env(self, name: str) -> str | None:
         for variable in self.container.environment if self.container else []:
@@ -286,10 +332,31 @@ def identify(detail: BatchJobDetail, catalogue: Catalogue | None) -> Identity:
     # bounded (a readable prefix and a hash when long), so any REPOSITORY or job name records.
     return Identity(
         job=bounded_key(name),
-        run_id=bounded_key(f"{detail.job_name}-{detail.job_id[:8]}"),
+        run_id=foreign_run_id(detail),
         trigger="manual",
         foreign=True,
         repository=repository,
+    )
+
+
+def foreign_run_id(detail: BatchJobDetail) -> str:
+    """A run id for a job batchcron did not submit: its name and its (parent's) job id, so an
+    array's children and a multi-node job's nodes share their parent's run."""
+    return bounded_key(f"{detail.job_name}-{detail.parent_id[:8]}")
+
+
+def untrusted(identity: Identity, detail: BatchJobDetail, catalogue: Catalogue | None) -> Identity:
+    """A job carrying batchcron's tags that batchcron did not submit: a foreign run under its
+    own key, never a catalogue job's (its job name gains `-foreign` until it names none)."""
+    name = bounded_key(f"{_job_name(identity.job)}-foreign")
+    while catalogue is not None and name in catalogue.jobs:
+        name = bounded_key(f"{name}-foreign")
+    return Identity(
+        job=name,
+        run_id=foreign_run_id(detail),
+        trigger="manual",
+        foreign=True,
+        repository=identity.repository,
     )
 
 
@@ -363,10 +430,12 @@ def explain_stuck(reason: str) -> str:
     return STUCK_REASONS.get(reason.upper(), "AWS Batch could not place it")
 
 
-def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateChange:
-    """The run changes one event implies."""
+def interpret(
+    event: BatchJobStateChange, catalogue: Catalogue | None, identity: Identity | None = None
+) -> StateChange:
+    """The run changes one event implies (on `identity`'s run, when given: an untrusted one)."""
     detail = event.detail
-    identity = identify(detail, catalogue)
+    identity = identity or identify(detail, catalogue)
     status = Status(detail.status)
     if status == Status.FAILED and cancelled(detail.status_reason):
         status = Status.CANCELLED
@@ -403,6 +472,9 @@ def interpret(event: BatchJobStateChange, catalogue: Catalogue | None) -> StateC
         "max_attempts": max_attempts or 1,
         "specific_cause": specific_cause(detail) if status in BATCH_TERMINAL else None,
     }
+    if detail.children_total is not None and detail.child_index is None:
+        fields["child_total"] = detail.children_total
+        fields["child_kind"] = "array children" if detail.array_properties else "nodes"
     created = _ms(detail.created_at) or event.time.astimezone(UTC)
     defaults: dict[str, Any] = {
         "job": identity.job,
@@ -483,7 +555,7 @@ def _eks_attempt(attempt: EksAttempt) -> Attempt:
     """An EKS attempt: the first container that failed (else the first) gives its exit code."""
     containers = attempt.containers
     failed = [one for one in containers if one.exit_code not in (None, 0)]
-    chosen = (failed or containers or [None])[0]
+    chosen = failed[0] if failed else (containers[0] if containers else None)
     return Attempt(
         exit_code=chosen.exit_code if chosen else None,
         reason=bound_text((chosen.reason if chosen else None) or attempt.status_reason),

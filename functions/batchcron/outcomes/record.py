@@ -7,9 +7,13 @@
    with `concurrency: queue` the pending run is then submitted through the submit path.
 3. The alert the outcome calls for is claimed on the run (pending, in the outbox) and sent.
 
-DynamoDB calls: 1 per non-terminal event (2 for a run batchcron did not submit, which also
-becomes the job's active run); a terminal event with an alert: 4 (apply, count, claim, mark
-sent) — one more when the run is not the job's active run (concurrency `allow`, a released
+An event whose tags name a run is first checked against that run (1 read): only the Batch job
+batchcron submitted for it may change it; any other is a foreign run under its own key.
+An array child's or a node's event records its progress on the parent's run (2-3 writes).
+
+DynamoDB calls (besides that read): 1 per non-terminal event (2 for a run batchcron did not
+submit, which also becomes the job's active run); a terminal event with an alert: 4 (apply,
+count, claim, mark sent) — one more when the run is not the job's active run (concurrency `allow`, a released
 guard). A redelivered event repeats no step that completed: a crash between steps is finished
 by the retry.
 """
@@ -25,7 +29,14 @@ from batchcron.catalogue.model import Catalogue, Job, Notify
 from batchcron.models import Alert, Run, Status, iso, utcnow
 from batchcron.observability import count, logger, measure
 from batchcron.outcomes.alerting import outcome_alert
-from batchcron.outcomes.events import BatchJobStateChange, StateChange, interpret, parse_event
+from batchcron.outcomes.events import (
+    BatchJobDetail,
+    BatchJobStateChange,
+    StateChange,
+    interpret,
+    parse_event,
+    untrusted,
+)
 from batchcron.outcomes.notify import Notifier
 from batchcron.scheduling.submit import Submitter
 from batchcron.store.runs import RunStore
@@ -93,6 +104,20 @@ class Recorder:
 
     def record(self, event: BatchJobStateChange) -> Recorded:
         change = interpret(event, self.catalogue)
+        if not change.identity.foreign and not self._submitted_by_us(change, event.detail):
+            # Tags anyone can set: only the job batchcron submitted speaks for its run.
+            count("ForeignTaggedJobs")
+            logger.warning(
+                "foreign job carries batchcron tags",
+                job=change.job,
+                run_id=change.run_id,
+                batch_job_id=event.detail.job_id,
+            )
+            identity = untrusted(change.identity, event.detail, self.catalogue)
+            change = interpret(event, self.catalogue, identity=identity)
+        index = event.detail.child_index
+        if index is not None:
+            return self._record_child(change, event.detail, index)
         job = self.catalogue.jobs.get(change.job)
         item, applied = self.store.apply_batch_event(
             change.job,
@@ -110,6 +135,44 @@ class Recorder:
             # The grid's cell of this run, last and even when a step above failed: a failure
             # here fails the event, and its redelivery (a duplicate) writes the cell again.
             self.store.note_run(item)
+
+    def _submitted_by_us(self, change: StateChange, detail: BatchJobDetail) -> bool:
+        """Is this the Batch job batchcron submitted for the run its tags name: the run's
+        stored batch_job_id, or (a claim being re-driven, its id not yet stored) a job named
+        as the claimed run?"""
+        run = self.store.get_run(change.job, change.run_id)
+        if run is None:
+            return False
+        if run.batch_job_id:
+            return run.batch_job_id == detail.parent_id
+        return detail.job_name == run.run_id
+
+    def _record_child(self, change: StateChange, detail: BatchJobDetail, index: int) -> Recorded:
+        """An array child's or a node's event: progress on its parent's run, never the run's
+        own status (the parent's events decide the outcome, and its one alert)."""
+        if change.identity.foreign:
+            # The parent's own events may come later: its run item exists from the first child.
+            self.store.apply_batch_event(
+                change.job,
+                change.run_id,
+                order=0,
+                fields={},
+                defaults={
+                    **change.defaults,
+                    "status": Status.PENDING.value,
+                    "batch_job_id": detail.parent_id,
+                    "job_queue": detail.job_queue,
+                },
+            )
+        item = self.store.note_child(change.job, change.run_id, index, change.status.value)
+        logger.info(
+            "child state change recorded" if item else "older or duplicate child change ignored",
+            job=change.job,
+            run_id=change.run_id,
+            child=index,
+            status=change.status.value,
+        )
+        return Recorded(change.job, change.run_id, change.status.value, item is not None)
 
     def _after_apply(
         self,

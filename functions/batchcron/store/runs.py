@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchcron.models import Alert, Run, Status, iso, utcnow
+from batchcron.store.children import ChildRuns
 from batchcron.store.deliveries import DeliveryRecords
 from batchcron.store.items import ConflictError, _de, _plain, _ser
 from batchcron.store.recent import CELL_FIELDS, RecentRuns
@@ -45,7 +46,7 @@ def run_key(job: str, run_id: str) -> dict[str, str]:
 WATERMARK_KEY = {"pk": "META", "sk": "WATERMARK"}
 
 
-class RunStore(JobStates, RecentRuns, DeliveryRecords):
+class RunStore(JobStates, RecentRuns, DeliveryRecords, ChildRuns):
     """Reads and conditional writes on the runs table: runs, their outbox and alerts, and the
     watermark here; job state, deliveries and the grid's newest runs in their mixins."""
 

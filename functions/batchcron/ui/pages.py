@@ -278,6 +278,9 @@ def run_page(
         "exit_code": "" if run.exit_code is None else str(run.exit_code),
         "reason": run.reason or "",
         "specific_cause": run.specific_cause or "",
+        "children": run.children.sentence(run.child_kind or "array children")
+        if run.children is not None
+        else "",
         "duration": duration_text(duration_of(run)),
         "started": when(run.started_at),
         "stopped": when(run.stopped_at),
