@@ -13,9 +13,9 @@ An array child's or a node's event records its progress on the parent's run (2-3
 
 DynamoDB calls (besides that read): 1 per non-terminal event (2 for a run batchcron did not
 submit, which also becomes the job's active run); a terminal event with an alert: 4 (apply,
-count, claim, mark sent) — one more when the run is not the job's active run (concurrency `allow`, a released
-guard). A redelivered event repeats no step that completed: a crash between steps is finished
-by the retry.
+count, claim, mark sent) — one more when the run is not the job's active run (concurrency
+`allow`, a released guard). A redelivered event repeats no step that completed: a crash
+between steps is finished by the retry.
 """
 
 from __future__ import annotations
