@@ -302,13 +302,14 @@ def test_runs_table_shape(resources: dict[str, Any]) -> None:
     assert indexes == {
         "ByTime": ([("gsi1pk", "HASH"), ("gsi1sk", "RANGE")], "ALL"),
         "ByBatchJobId": ([("batch_job_id", "HASH")], "ALL"),
+        "ByJobTime": ([("job", "HASH"), ("gsi1sk", "RANGE")], "ALL"),
         "Outbox": ([("outbox_pk", "HASH"), ("outbox_sk", "RANGE")], "ALL"),
     }
     attribute_types = {
         a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]
     }
     assert attribute_types == dict.fromkeys(
-        ["pk", "sk", "gsi1pk", "gsi1sk", "batch_job_id", "outbox_pk", "outbox_sk"], "S"
+        ["pk", "sk", "gsi1pk", "gsi1sk", "batch_job_id", "job", "outbox_pk", "outbox_sk"], "S"
     )
 
 

@@ -8,7 +8,7 @@ status change) and the grid's read cheap to decode.
 
 Written by whoever changed what a cell shows (status, times, exit code), after the run's own
 write: read the item, put the cell in unless the stored one has the same or a newer revision,
-keep the newest RECENT_KEEP by run id (run ids sort by time), and write it back on condition
+keep the newest RECENT_KEEP by creation time, and write it back on condition
 that `ver` is still the one read (else read again). So racing writers lose nothing, the newer
 revision wins, and a repeated write changes nothing. The first cell of a job seeds the item
 from the job's stored runs (runs written before the item existed); an item whose cells cannot
@@ -67,8 +67,10 @@ def cell_run(job: str, run_id: str, cell: Mapping[str, Any]) -> Run:
 
 
 def newest(cells: Mapping[str, Any], limit: int = RECENT_KEEP) -> dict[str, Any]:
-    """The newest `limit` cells, newest first."""
-    return {run_id: cells[run_id] for run_id in sorted(cells, reverse=True)[:limit]}
+    """The newest `limit` cells, newest first: by when each run was created, then its id (a
+    foreign run's id says nothing of its time)."""
+    order = sorted(cells, key=lambda run_id: (str(cells[run_id].get("c") or ""), run_id))
+    return {run_id: cells[run_id] for run_id in reversed(order[-limit:] if limit else [])}
 
 
 def encode_cells(cells: Mapping[str, Any]) -> str:

@@ -7,7 +7,8 @@ Items
 - watermark      pk=META       sk=WATERMARK
 - delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL;
 - delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see deliveries.py)
-Indexes: ByTime (gsi1pk, gsi1sk), ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
+Indexes: ByTime (gsi1pk, gsi1sk), ByJobTime (job, gsi1sk: one job's runs by time),
+ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
 runs with work left for a later tick, in two queues so a backlog of alerts never delays a
 re-drive: outbox_pk=TODO (re-drive a claim, retry a submit; an alert on it is sent after) and
 outbox_pk=ALERT (only an alert to send, sorted by its next attempt time).
@@ -112,14 +113,19 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords, ChildRuns):
         return Run.model_validate(item) if item else None
 
     def runs_for_job(self, job: str, limit: int = 20) -> list[Run]:
-        """Runs of one job, newest first."""
+        """Runs of one job, newest first by when they were created (the ByJobTime index:
+        `gsi1sk` is `<created>#<run id>`; the job's other items sort after every time)."""
         items = self._query(
             limit=limit,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
-            ExpressionAttributeValues=_ser({":pk": f"JOB#{job}", ":run": "RUN#"}),
+            IndexName="ByJobTime",
+            KeyConditionExpression="#job = :job AND gsi1sk < :end",
+            ExpressionAttributeNames={"#job": "job"},
+            ExpressionAttributeValues=_ser({":job": job, ":end": ":"}),
             ScanIndexForward=False,
         )
-        return [Run.model_validate(item) for item in items]
+        return [
+            Run.model_validate(item) for item in items if str(item.get("sk", "")).startswith("RUN#")
+        ]
 
     def recent_runs(self, limit: int = 20) -> list[Run]:
         """Runs of every job, newest first."""

@@ -152,3 +152,48 @@ def test_a_multi_node_job_whose_main_node_fails_ends_failed(world: World, slack:
     assert run.status == Status.FAILED
     assert run.children is not None and run.children.failed_indexes == [0]
     assert "1 of 2 nodes failed: index 0" in str(slack.accepted[0][1])
+
+
+def test_a_failed_foreign_run_then_two_successes_leaves_the_job_not_failing(
+    world: World,
+) -> None:
+    from datetime import UTC, datetime
+
+    from batchcron.store.recent import decode_cells, newest, recent_key
+
+    # Given a hand-run of parish's repository that failed (its id sorts after parish's own)
+    hand = batch_event(
+        "FAILED", 1, job_id="ffffffff-2222-4000-8000-000000000003", job_name="reprocess-parish"
+    )
+    hand["detail"]["tags"] = {}
+    hand["detail"]["container"]["environment"] = [
+        {"name": "REPOSITORY", "value": "parish-collection"}
+    ]
+    world.record(hand)
+    # ...then two of batchcron's runs that succeeded, created later
+    for n, month in enumerate((2, 3)):
+        run_id = f"parish-20260{month}01T000000"
+        job_id = f"0000000{n}-3333-4000-8000-000000000004"
+        world.store.claim_run(
+            Run(
+                job="parish",
+                run_id=run_id,
+                trigger="schedule",
+                status=Status.SUBMITTED,
+                created_at=f"2026-0{month}-01T00:00:00.000Z",
+                batch_job_id=job_id,
+            )
+        )
+        start = datetime(2026, month, 1, 0, 0, 1, tzinfo=UTC)
+        world.record(batch_event("SUCCEEDED", 1, run_id=run_id, job_id=job_id, start=start))
+
+    # Then the newest run is the last success, by time, and nothing says failing
+    [latest] = world.store.runs_for_job("parish", limit=1)
+    assert latest.run_id == "parish-20260301T000000"
+    assert [run.run_id for run in world.store.runs_for_job("parish")][-1] == (
+        "reprocess-parish-ffffffff"
+    )
+    assert world.store.job_state("parish").consecutive_failures == 0
+    item = world.store._get(recent_key("parish"))
+    assert item is not None
+    assert next(iter(newest(decode_cells(item["cells"])))) == "parish-20260301T000000"
