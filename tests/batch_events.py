@@ -123,16 +123,49 @@ def lifecycle(final: str = "FAILED", **kwargs: Any) -> list[dict[str, Any]]:
 
 
 def from_batch(event: dict[str, Any], store: Any) -> dict[str, Any]:
-    """`event` as the Batch job batchcron submitted for the run its tags name: its jobId (and
-    ARN) become the stored run's batch_job_id. Events of any other job carrying batchcron's
-    tags are foreign by design."""
+    """`event` as from the Batch job batchcron submitted for the run its tags name: its jobId
+    (and ARN) become the stored run's batch_job_id; a run not stored yet is first claimed as
+    batchcron's submission of this job. (Any other job carrying batchcron's tags is foreign
+    by design: tests of a run the submit path did not create go through here.)"""
+    from batchcron.models import Run, Status
+
     detail = event["detail"]
     tags = detail.get("tags") or {}
-    run = store.get_run(tags.get("batchcron:job"), tags.get("batchcron:run-id"))
-    if run is None or not run.batch_job_id:
+    job, run_id = tags.get("batchcron:job"), tags.get("batchcron:run-id")
+    if not job or not run_id:
+        return event
+    parent = str(detail["jobId"]).replace("#", ":").split(":")[0]
+    run = store.get_run(job, run_id)
+    if run is None:
+        trigger = tags.get("batchcron:trigger", "manual")
+        store.claim_run(
+            Run.model_validate(
+                {
+                    "job": job,
+                    "run_id": run_id,
+                    "trigger": trigger if trigger in TRIGGERS else "manual",
+                    "status": Status.SUBMITTED.value,
+                    "created_at": _created(detail),
+                    "batch_job_id": parent,
+                }
+            )
+        )
         return event
     made = copy.deepcopy(event)
-    made["detail"]["jobId"] = run.batch_job_id
-    arn = str(made["detail"].get("jobArn") or "")
-    made["detail"]["jobArn"] = arn.rsplit("/", 1)[0] + f"/{run.batch_job_id}"
+    if run.batch_job_id:
+        suffix = str(detail["jobId"])[len(parent) :]
+        made["detail"]["jobId"] = run.batch_job_id + suffix
+        arn = str(made["detail"].get("jobArn") or "")
+        made["detail"]["jobArn"] = arn.rsplit("/", 1)[0] + f"/{made['detail']['jobId']}"
+    else:
+        made["detail"]["jobName"] = run_id  # the claim being re-driven
     return made
+
+
+TRIGGERS = ("schedule", "push", "manual", "upstream", "backfill")
+
+
+def _created(detail: dict[str, Any]) -> str:
+    created = detail.get("createdAt")
+    moment = datetime.fromtimestamp(created / 1000, UTC) if created else T0
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

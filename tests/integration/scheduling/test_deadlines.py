@@ -24,7 +24,7 @@ from batchcron.scheduling.submit import Submitter
 from batchcron.settings import settings
 from batchcron.store import checks
 from batchcron.store.runs import RunStore
-from tests.batch_events import batch_event
+from tests.batch_events import batch_event, from_batch
 from tests.integration.outcomes.test_job_state import Calls, FakeSlack
 
 CATALOGUE = """
@@ -87,7 +87,7 @@ class World:
         return self.dispatcher.tick(moment)
 
     def record(self, event: dict[str, Any]) -> Any:
-        return self.recorder.record(parse_event(event))
+        return self.recorder.record(parse_event(from_batch(event, self.store)))
 
 
 @pytest.fixture

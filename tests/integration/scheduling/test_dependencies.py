@@ -17,7 +17,7 @@ from batchcron.handlers.dispatch import handler as dispatch_handler
 from batchcron.handlers.job_state import handler
 from batchcron.models import Run, Status, iso
 from batchcron.store.runs import RunStore
-from tests.batch_events import batch_event
+from tests.batch_events import batch_event, from_batch
 from tests.integration.outcomes.test_job_state import FakeSlack
 
 CATALOGUE = """
@@ -96,7 +96,9 @@ def finished(
 
 
 def record(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handler(event, context)
+    from batchcron.wiring import store
+
+    return handler(from_batch(event, store()), context)
 
 
 def upstream_runs(store: RunStore, job: str) -> list[Run]:
@@ -190,7 +192,7 @@ def test_concurrent_completions_start_one_run(
 
     def deliver(event: dict[str, Any]) -> None:
         try:
-            recorder().record_event(event)
+            recorder().record_event(from_batch(event, recorder().store))
         except BaseException as exc:  # reported below
             errors.append(exc)
 

@@ -16,7 +16,7 @@ from batchcron.handlers.dispatch import handler as dispatch_handler
 from batchcron.handlers.job_state import handler
 from batchcron.models import Run, Status, iso, set_clock, utcnow
 from batchcron.store.runs import RunStore
-from tests.batch_events import batch_event
+from tests.batch_events import batch_event, from_batch
 from tests.integration.outcomes.test_job_state import FakeSlack
 
 NIGHT = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)
@@ -102,7 +102,9 @@ def finished(
 
 
 def record(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handler(event, context)
+    from batchcron.wiring import store
+
+    return handler(from_batch(event, store()), context)
 
 
 def tick(context: Any) -> dict[str, Any]:
