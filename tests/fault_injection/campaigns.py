@@ -26,6 +26,7 @@ from batchcron.scheduling.dispatch import Dispatcher, TickFailedError
 from batchcron.scheduling.submit import REDRIVE_AFTER, Submitter, run_name
 from batchcron.settings import settings
 from batchcron.store.runs import RunStore
+from tests.batch_events import from_batch
 from tests.conftest import fresh_push_payload, load_event
 from tests.fault_injection.harness import Clock, Stack, Tally, many_jobs, moto_stack
 from tests.faults import Storm, storm_on
@@ -744,9 +745,9 @@ def state_events(seed: int = 61, runs_per_job: int = 6) -> Tally:
         reference = _recorder(stack, "reference", ref_slack.url, catalogue)
         shuffled = _recorder(stack, "chaos", slack.url, catalogue)
         for event in in_order:
-            reference.record_event(event)
+            reference.record_event(from_batch(event, reference.store))
         for event in chaos:
-            shuffled.record_event(event)
+            shuffled.record_event(from_batch(event, shuffled.store))
         # The timeline's RUNNABLE and STARTING times are the first such event that applied
         # (Batch's events carry no timestamp of those): the one field order may change.
         unordered = {"runnable_at": None, "starting_at": None}
@@ -950,7 +951,7 @@ def slack_outage(seed: int = 71) -> Tally:
             for _ in range(3):
                 counts["invocations"] += 1
                 try:
-                    recorder.record_event(event)
+                    recorder.record_event(from_batch(event, recorder.store))
                     return
                 except SlackError:
                     counts["invocations_failed_on_slack"] += 1

@@ -19,6 +19,7 @@ from typing import Any
 from batchcron.models import Run, Status, parse_time
 from batchcron.settings import settings
 from batchcron.store.runs import RunStore
+from tests.batch_events import from_batch
 from tests.fault_injection.campaigns import ConditionalFailures
 from tests.fault_injection.harness import Clock, Stack, Tally, moto_stack
 
@@ -294,7 +295,7 @@ def _deliver(recorder: Any, events: list[Any]) -> int:
                 return
             for _ in range(3):
                 try:
-                    recorder.record_event(event)
+                    recorder.record_event(from_batch(event, recorder.store))
                     break
                 except Exception:
                     continue

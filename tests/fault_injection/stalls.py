@@ -19,6 +19,7 @@ from unittest import mock
 
 from batchcron.models import Run, Status, parse_time
 from batchcron.settings import settings
+from tests.batch_events import from_batch
 from tests.fault_injection.harness import Clock, Tally, moto_stack
 from tests.faults import Storm, storm_on
 
@@ -123,10 +124,10 @@ def stalls(seed: int = 22, nights: int = 50, first: int = 0) -> Tally:
         def deliver(event: Any) -> None:
             tally.attempted += 1
             try:
-                recorder.record_event(event)
+                recorder.record_event(from_batch(event, recorder.store))
             except Exception:
                 outcome["invocation_errors"] += 1
-                recorder.record_event(event)  # Lambda's retry
+                recorder.record_event(from_batch(event, recorder.store))  # Lambda's retry
 
         def tick() -> None:
             tally.attempted += 1
