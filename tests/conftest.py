@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests.permissions import recorder
 
     recorder.install()
-    settings.register_profile("batchcron", derandomize=True, database=None)
+    settings.register_profile("batchcron", derandomize=True, database=None, deadline=None)
     settings.load_profile("batchcron")
 
 
