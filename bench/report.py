@@ -44,9 +44,10 @@ CAUSES: dict[str, str] = {
     "Status page: Lighthouse performance": (
         "Cause when missed: main-thread work and the server's answer time under Lighthouse's "
         "simulated mobile CPU (4× slowdown) on top of this machine's own load (the row's load "
-        "average): the grid is 2,500 linked squares (~3,800 elements, 845 KiB of HTML, 52 KiB "
-        "gzipped on the wire), so total blocking time and the first paint move with the CPU "
-        "Lighthouse gets. Accessibility's remaining point: `target-size` (the 14 px squares)."
+        "average): the grid is 2,500 linked squares (~3,800 elements, ~475 KiB of HTML, each "
+        "square an href and its aria-label only), so total blocking time moves with the CPU "
+        "Lighthouse gets; hence the median of several runs. Accessibility's remaining point: "
+        "`target-size` (the 14 px squares)."
     ),
     "Status page: grid render, 100 jobs × 25 runs": (
         "Cause when missed: the reads. The grid makes two Queries (every job's state, every "

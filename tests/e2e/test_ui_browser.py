@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from batchcron.catalogue.loading import load_catalogue
+from batchcron.ui.text import run_href
 from tests.e2e.test_local import (  # noqa: F401  (start_local: the fixture)
     MONTH_START,
     QUIET_FUTURE,
@@ -168,7 +169,7 @@ def test_the_status_page_in_a_browser(
     # The grid refreshes itself in place (no reload) until the failed run's cell shows.
     browser.execute_script("window.notReloaded = true")
     first = browser.find_element(By.CSS_SELECTOR, ".summary").get_attribute("data-rendered")
-    failed = f'tr[data-job="{failing}"] a.cell[data-status="FAILED"]'
+    failed = f'tr[data-job="{failing}"] a.cell[aria-label^="FAILED "]'  # its words, first
     wait.until(
         lambda d: (
             d.find_elements(By.CSS_SELECTOR, failed)
@@ -225,7 +226,7 @@ def test_the_status_page_in_a_browser(
     browser.get(base + "/")
     wait.until(
         lambda d: d.find_elements(
-            By.CSS_SELECTOR, f'a.cell[data-run="{run_id}"][data-status="SUCCEEDED"]'
+            By.CSS_SELECTOR, f'a.cell[href="{run_href(run_now, run_id)}"][aria-label^="SUCCEEDED "]'
         )
     )
 

@@ -11,6 +11,7 @@ from batchcron.catalogue.model import Job
 from batchcron.models import Run, Status, parse_time
 
 GRID_RUNS = 25
+PHONE_RUNS = 10  # a phone's card shows a job's newest squares only
 HISTORY_RUNS = 50
 COST_RUNS = 500  # a job page reads this many runs for its cost this month and last 30 days
 LOG_LINES = 200

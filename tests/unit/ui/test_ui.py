@@ -3,6 +3,7 @@ templates and security checks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -154,7 +155,7 @@ def test_grid_has_a_row_per_catalogue_job_and_per_foreign_job_seen(source: FakeS
 
 def test_grid_cells_run_oldest_to_newest_and_say_their_status_in_text(source: FakeSource) -> None:
     text = html(get(page(source), "/"))
-    cells = re.findall(r'href="/runs/parish/([^"]+)" title="(SUCCEEDED[^"]*)"', text)
+    cells = re.findall(r'href="/runs/parish/([^"]+)" aria-label="(SUCCEEDED[^"]*)"', text)
     assert [run_id for run_id, _ in cells] == [f"parish-2026113{n}T0000" for n in range(1, 9)]
     assert 'aria-label="FAILED · green-belt-20261132T0000' in text
     assert "failed, submit failed or missed" in text  # the legend
@@ -346,6 +347,37 @@ def test_static_files_are_served_from_the_package(source: FakeSource) -> None:
     response = get(page(source), "/static/ui.css")
     assert response.status == 200 and response.content_type.startswith("text/css")
     assert b".cell" in response.body
+    assert response.headers["Cache-Control"] == "max-age=300"
+
+
+def test_pages_link_static_files_by_digest_and_that_copy_is_kept_for_good(
+    source: FakeSource,
+) -> None:
+    app = page(source)
+    text = html(get(app, "/"))
+    found = re.search(r'href="(/static/ui\.css\?v=([0-9a-f]{12}))"', text)
+    assert found, "the stylesheet's link names its digest"
+    digest = hashlib.sha256(get(app, "/static/ui.css").body).hexdigest()[:12]
+    assert found.group(2) == digest
+    kept = get(app, found.group(1))
+    assert kept.status == 200 and kept.headers["Cache-Control"] == "max-age=31536000, immutable"
+    stale = get(app, "/static/ui.css?v=000000000000")  # an old page's link: not kept for good
+    assert stale.status == 200 and stale.headers["Cache-Control"] == "max-age=300"
+    assert re.search(r'src="/static/ui\.js\?v=[0-9a-f]{12}"', text)
+
+
+def test_grid_squares_are_named_once_and_a_phone_hides_the_older_ones(source: FakeSource) -> None:
+    runs = [run("parish", n % 9) for n in range(40)]
+    source._runs["parish"] = [
+        r.model_copy(update={"run_id": f"parish-{n:02d}"}) for n, r in enumerate(runs)
+    ]
+    text = html(get(page(source), "/"))
+    row = text[text.index('data-job="parish"') : text.index('data-job="green-belt"')]
+    assert row.count('class="cell ') == 25
+    strip = row[row.index('class="strip"') : row.index("</td>")]
+    assert "title=" not in strip and "data-run" not in strip  # its words: its aria-label only
+    older = row[row.index('<span class="older">') :]
+    assert older[: older.index("</span>")].count('class="cell ') == 15
 
 
 # --- JSON ------------------------------------------------------------------------------------

@@ -3,11 +3,27 @@
   var grid = document.getElementById("grid");
   if (!grid || !window.fetch) return;
   var seconds = Number(grid.getAttribute("data-refresh-seconds")) || 10;
+  // A copy whose table is the one shown replaces only what is around it (the summary's
+  // "updated" time): thousands of squares are not laid out again, hover and focus stay.
+  function update(html) {
+    var copy = document.createElement("template");
+    copy.innerHTML = html;
+    var fresh = copy.content.getElementById("grid-table");
+    var shown = document.getElementById("grid-table");
+    if (!fresh || !shown || shown.parentNode !== grid || !fresh.isEqualNode(shown)) {
+      grid.innerHTML = html;
+      return;
+    }
+    while (grid.firstChild !== shown) grid.removeChild(grid.firstChild);
+    while (shown.nextSibling) grid.removeChild(shown.nextSibling);
+    copy.content.removeChild(fresh);
+    grid.insertBefore(copy.content, shown);
+  }
   setInterval(function () {
     if (document.hidden) return;
     fetch("/grid" + window.location.search, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) grid.innerHTML = html; })
+      .then(function (html) { if (html !== null) update(html); })
       .catch(function () {});
   }, seconds * 1000);
 })();
