@@ -23,10 +23,15 @@ EVENTS = ROOT / "events"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Record every AWS call the functions' code makes (tests/permissions checks them)."""
+    """Record every AWS call the functions' code makes (tests/permissions checks them), and
+    make hypothesis repeatable: the same examples every run, no example database."""
+    from hypothesis import settings
+
     from tests.permissions import recorder
 
     recorder.install()
+    settings.register_profile("batchcron", derandomize=True, database=None)
+    settings.load_profile("batchcron")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
