@@ -9,6 +9,9 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
+LOCAL_SLACK_SIGNING_SECRET = "local-slack-signing-secret"
+LOCAL_SLACK_CHANNEL = "C0LOCAL"
+
 
 class LocalError(RuntimeError):
     """Local mode cannot start (e.g. a port is taken)."""
@@ -42,4 +45,6 @@ class LocalOptions:
     tick_seconds: float = 60.0
     verbose: bool = False
     region: str = "eu-west-2"
+    # Slack app mode against the sink: a bot token, a channel and a signing secret (docs/alerts.md)
+    slack_app: bool = False
     status_page: PageFactory | None = None  # None: the webhook port serves only the webhook
