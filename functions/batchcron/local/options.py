@@ -27,9 +27,17 @@ class Page(Protocol):
 
 
 Guard = Callable[[], AbstractContextManager[Any]]
-# (region, job log group, guard) -> the page; the guard runs its actions one at a time with the
-# handlers. Handed in by whoever starts local mode (the CLI), so local mode imports no page.
-PageFactory = Callable[[str, str | None, Guard], Page]
+
+
+class PageFactory(Protocol):
+    """(region, job log group, guard) -> the page; the guard runs its actions one at a time
+    with the handlers. `slack_app`: local mode runs in Slack app mode (the page's alert gets
+    working buttons). Handed in by whoever starts local mode (the CLI), so local mode imports
+    no page."""
+
+    def __call__(
+        self, region: str, log_group: str | None, guard: Guard, *, slack_app: bool = False
+    ) -> Page: ...
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,11 @@ class LocalSystem:
         from batchcron.settings import settings
 
         factory = self.options.status_page
-        return factory(self.region, settings().job_log_group, serialised) if factory else None
+        if factory is None:
+            return None
+        return factory(
+            self.region, settings().job_log_group, serialised, slack_app=self.options.slack_app
+        )
 
     def _write_state(self) -> None:
         """This instance's state file (by port), and the same state inside the embedded AWS so
