@@ -290,6 +290,12 @@ class JobState(Record):
     # CHECK#wait#<cycle>) and whether that alert still has to reach Slack.
     wait_cycle: str | None = None
     wait_alert: Literal["pending", "sent"] | None = None
+    # Slack app mode: the failure streak's first message (its thread), where it was posted,
+    # the run it was about, and who acknowledged the streak (silences "still failing").
+    slack_thread_ts: str | None = None
+    slack_thread_channel: str | None = None
+    slack_thread_run_id: str | None = None
+    slack_acked_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -7,6 +7,8 @@ from functools import cache
 
 from batchcron.records import Record, record
 
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
 
 class ConfigError(RuntimeError):
     """A required environment variable is missing or invalid."""
@@ -23,6 +25,13 @@ class Settings(Record):
     extra_job_definition_arns: tuple[str, ...] = ()
     slack_webhook_secret_arn: str | None = None
     github_webhook_secret_arn: str | None = None
+    # Slack app mode (docs/alerts.md): a bot token turns it on; the signing secret verifies
+    # POST /slack/actions.
+    slack_bot_token_secret_arn: str | None = None
+    slack_signing_secret_arn: str | None = None
+    slack_channel: str | None = None
+    slack_allowed_users: tuple[str, ...] = ()
+    slack_api_url: str = DEFAULT_SLACK_API_URL
     job_log_group: str | None = None
     # Jobs carry batchcron:stack=<stack_name>; the functions' IAM lets them terminate only those.
     stack_name: str | None = None
@@ -69,6 +78,11 @@ def settings() -> Settings:
         extra_job_definition_arns=_split(env.get("EXTRA_JOB_DEFINITION_ARNS")),
         slack_webhook_secret_arn=env.get("SLACK_WEBHOOK_SECRET_ARN") or None,
         github_webhook_secret_arn=env.get("GITHUB_WEBHOOK_SECRET_ARN") or None,
+        slack_bot_token_secret_arn=env.get("SLACK_BOT_TOKEN_SECRET_ARN") or None,
+        slack_signing_secret_arn=env.get("SLACK_SIGNING_SECRET_ARN") or None,
+        slack_channel=env.get("SLACK_CHANNEL") or None,
+        slack_allowed_users=_split(env.get("SLACK_ALLOWED_USERS")),
+        slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
         job_log_group=env.get("JOB_LOG_GROUP") or None,
         stack_name=env.get("STACK_NAME") or None,
         github_hosts=env.get("GITHUB_HOSTS") or None,

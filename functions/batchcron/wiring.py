@@ -16,6 +16,7 @@ from batchcron.store.runs import RunStore
 if TYPE_CHECKING:
     from batchcron.outcomes.notify import Notifier
     from batchcron.outcomes.record import Recorder
+    from batchcron.pushes.buttons import Services as ButtonServices
     from batchcron.scheduling.control import Control
 
 
@@ -94,3 +95,44 @@ def control() -> Control:
     from batchcron.scheduling.control import Control
 
     return Control(store(), submitter(), Batch)
+
+
+def slack_buttons() -> ButtonServices:
+    """What a Slack button press needs: the store, the operator's actions on the impatient
+    submit path (alerts wait for the tick), the allow-list and the two ways back to Slack."""
+    from batchcron.adapters.secrets import PLACEHOLDER, get_secret
+    from batchcron.adapters.slack import Slack, SlackError
+    from batchcron.adapters.slack_app import SlackApp, response_url_allowed
+    from batchcron.observability import logger
+    from batchcron.pushes.buttons import Services
+    from batchcron.scheduling.control import Control
+
+    config = settings()
+
+    def respond(url: str, message: dict[str, Any]) -> None:
+        if not response_url_allowed(url, config.slack_api_url):
+            logger.warning("Slack response_url not on Slack's host; not answered")
+            return
+        try:
+            Slack().send(url, message)
+        except SlackError as exc:  # acted on already: the message is just not updated
+            logger.warning("Slack message not updated", error=str(exc)[:300])
+
+    def ephemeral(channel: str, user: str, text: str) -> None:
+        arn = config.slack_bot_token_secret_arn
+        token = get_secret(arn).strip() if arn else ""
+        if token in ("", PLACEHOLDER):
+            logger.warning("no Slack bot token; ephemeral answer not sent")
+            return
+        try:
+            SlackApp(token, config.slack_api_url).ephemeral(channel, user, text)
+        except SlackError as exc:
+            logger.warning("Slack ephemeral answer not sent", error=str(exc)[:300])
+
+    return Services(
+        store=store(),
+        control=Control(store(), submitter(patient=False), Batch),
+        allowed_users=config.slack_allowed_users,
+        respond=respond,
+        ephemeral=ephemeral,
+    )

@@ -535,9 +535,32 @@ def test_secret_access_per_function(resources: dict[str, Any]) -> None:
         "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
         ":secret:batchcron/slack/*"
     }
+    bot_token = {"Ref": "SlackBotTokenSecret"}
     for logical_id in ("DispatchFunction", "JobStateFunction"):
-        assert _secret_resources(resources, logical_id) == [slack, per_job]
-    assert _secret_resources(resources, "WebhookFunction") == [{"Ref": "WebhookSecret"}]
+        assert _secret_resources(resources, logical_id) == [slack, per_job, bot_token]
+    # The webhook verifies presses with the signing secret and answers a refused user with
+    # the bot token (chat.postEphemeral).
+    assert _secret_resources(resources, "WebhookFunction") == [
+        {"Ref": "WebhookSecret"},
+        {"Ref": "SlackSigningSecret"},
+        bot_token,
+    ]
+
+
+def test_slack_app_mode_configuration(template: dict[str, Any]) -> None:
+    """Two secrets created unset (app mode off), SlackChannel and SlackAllowedUsers passed on."""
+    resources = template["Resources"]
+    for name in ("SlackBotTokenSecret", "SlackSigningSecret"):
+        assert resources[name]["Type"] == "AWS::SecretsManager::Secret"
+        assert resources[name]["Properties"]["SecretString"] == "unset"
+    for name in ("SlackChannel", "SlackAllowedUsers"):
+        assert template["Parameters"][name]["Default"] == ""
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SLACK_BOT_TOKEN_SECRET_ARN"] == {"Ref": "SlackBotTokenSecret"}
+    assert variables["SLACK_CHANNEL"] == {"Ref": "SlackChannel"}
+    assert variables["SLACK_ALLOWED_USERS"] == {"Ref": "SlackAllowedUsers"}
+    webhook = props(resources, "WebhookFunction")["Environment"]["Variables"]
+    assert webhook["SLACK_SIGNING_SECRET_ARN"] == {"Ref": "SlackSigningSecret"}
 
 
 def _dynamodb_calls_in_code() -> set[str]:

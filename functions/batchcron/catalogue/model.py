@@ -80,6 +80,7 @@ class Notify(Record):
     still_failing_every: int = spec(default=5, ge=0)
     recovered: bool = True
     slack_webhook_secret: str | None = None
+    slack_channel: str | None = None  # Slack app mode: this job's channel ID, not SLACK_CHANNEL
 
 
 @record(extra="forbid", frozen=True)

@@ -62,6 +62,11 @@ PORT = click.IntRange(0, 65535)
 )
 @click.option("--tick-seconds", default=60.0, hidden=True, type=click.FloatRange(0.5, 3600))
 @click.option("--verbose", "-v", is_flag=True, help="Show the functions' own log lines.")
+@click.option(
+    "--slack-app",
+    is_flag=True,
+    help="Slack app mode against the local sink: threads, and buttons on POST /slack/actions.",
+)
 def local(
     port: int,
     aws_port: int,
@@ -74,6 +79,7 @@ def local(
     pace: float,
     tick_seconds: float,
     verbose: bool,
+    slack_app: bool,
 ) -> int:
     """Run all of batchcron on this machine: embedded AWS, webhook, schedules, Slack sink."""
     from batchcron.catalogue.errors import UnknownJobError
@@ -114,6 +120,7 @@ def local(
         pace=pace,
         tick_seconds=tick_seconds,
         verbose=verbose,
+        slack_app=slack_app,
         status_page=local_page,
     )
     return run_local(options)

@@ -72,14 +72,31 @@ def status_page(resolved: Target) -> StatusPage:
     return StatusPage(source, who=f"{_who()} (status page)", explain=explain)
 
 
-def local_page(region: str, log_group: str | None, guard: Guard) -> Page:
-    """The status page local mode serves on its webhook port (`LocalOptions.status_page`)."""
+def local_page(
+    region: str, log_group: str | None, guard: Guard, *, slack_app: bool = False
+) -> Page:
+    """The status page local mode serves on its webhook port (`LocalOptions.status_page`); in
+    Slack app mode its run pages' alerts press their buttons through local mode's
+    `/slack/actions`, signed with its signing secret, answering through the sink."""
+    from batchcron.local.options import LOCAL_SLACK_CHANNEL, LOCAL_SLACK_SIGNING_SECRET
+    from batchcron.settings import settings
     from batchcron.ui.app import StatusPage
     from batchcron.ui.server import Served
+    from batchcron.ui.slack import SlackApp
     from batchcron.ui.source import Source
 
+    app = None
+    if slack_app:
+        from urllib.parse import urljoin
+
+        app = SlackApp(
+            signing_secret=LOCAL_SLACK_SIGNING_SECRET,
+            channel=settings().slack_channel or LOCAL_SLACK_CHANNEL,
+            response_url=urljoin(settings().slack_api_url, "/response/local"),
+        )
     source = Source(region=region, log_group=log_group, console_links=False, target="local mode")
-    return Served(StatusPage(source, guard=guard, who="the local status page", explain=explain))
+    page = StatusPage(source, guard=guard, who="the local status page", explain=explain, slack=app)
+    return Served(page)
 
 
 def _who() -> str:

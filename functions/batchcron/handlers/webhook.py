@@ -1,4 +1,5 @@
-"""WebhookFunction: GitHub deliveries over a Lambda Function URL (`POST /github`, `POST /`).
+"""WebhookFunction: GitHub deliveries over a Lambda Function URL (`POST /github`, `POST /`),
+and Slack's button presses on alerts (`POST /slack/actions`, Slack app mode).
 
 The signature is verified over the raw body before anything is parsed. Never logged: the
 secret, the signature, the body or the event.
@@ -71,6 +72,35 @@ def github(request: Request) -> Response:
     count("WebhookDeliveries")
     logger.info("delivery answered", status=reply.status, jobs=reply.body.get("jobs"))
     return _json(reply.status, reply.body)
+
+
+@app.route("POST", "/slack/actions")
+def slack_actions(request: Request) -> Response:
+    """A Slack button press: verified with the signing secret, then acted on once. Slack wants
+    an answer within 3 s: the action is quick, and the message is updated via response_url."""
+    from batchcron.adapters.secrets import PLACEHOLDER, get_secret
+    from batchcron.adapters.slack_app import signature_valid
+    from batchcron.models import utcnow
+    from batchcron.pushes.buttons import handle
+    from batchcron.pushes.interaction import parse
+    from batchcron.settings import settings
+
+    body = raw_body(request.body, request.is_base64_encoded)
+    arn = settings().slack_signing_secret_arn
+    secret = get_secret(arn).strip() if arn else ""
+    if secret in ("", PLACEHOLDER) or not signature_valid(
+        secret,
+        body,
+        request.headers.get("x-slack-request-timestamp"),
+        request.headers.get("x-slack-signature"),
+        now=utcnow().timestamp(),
+    ):
+        raise SignatureError("Slack signature missing, stale or wrong")
+    from batchcron.wiring import slack_buttons
+
+    result = handle(parse(body), slack_buttons())
+    count("SlackInteractions")
+    return _json(HTTPStatus.OK, {"ok": True, "result": result})
 
 
 def _secrets() -> Iterator[str]:

@@ -136,6 +136,8 @@ def webhook_server(
 def is_webhook(method: str, target: str) -> bool:
     """A request for the webhook handler (its routes, and anything under /github)."""
     path = urlsplit(target).path or "/"
+    if method == "POST" and path == "/slack/actions":  # Slack app mode's button presses
+        return True
     return path == "/github" or path.startswith("/github/") or (method == "POST" and path == "/")
 
 
@@ -152,8 +154,15 @@ def lambda_response(response: Any) -> tuple[int, dict[str, str], bytes]:
     return int(response["statusCode"]), headers, data
 
 
-def slack_sink(on_message: Callable[[dict[str, Any]], None]) -> Server:
-    """A stand-in for a Slack incoming webhook: accepts JSON posts and hands them on."""
+def slack_sink(
+    on_message: Callable[[dict[str, Any]], None],
+    on_call: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Server:
+    """A stand-in for Slack: an incoming webhook (JSON posts handed to `on_message`) and, for
+    Slack app mode, the Web API calls batchcron makes (`/api/chat.postMessage`, `chat.update`,
+    `chat.postEphemeral`, handed to `on_call` with their arguments and answered as Slack does,
+    `{"ok": true, "ts": ...}`)."""
+    counter = iter(range(1, 10**9))
 
     class Handler(_Quiet):
         def do_POST(self) -> None:
@@ -165,7 +174,20 @@ def slack_sink(on_message: Callable[[dict[str, Any]], None]) -> Server:
             except ValueError:
                 self._reply(400, b"invalid_payload", {"Content-Type": "text/plain"}, raw=True)
                 return
-            on_message(message if isinstance(message, dict) else {"text": str(message)})
+            if not isinstance(message, dict):
+                message = {"text": str(message)}
+            if self.path.startswith("/api/"):
+                method = self.path[len("/api/") :]
+                seconds = int(utcnow().timestamp())
+                ts = str(message.get("ts") or f"{seconds}.{next(counter):06d}")
+                if on_call is not None:
+                    on_call(method, {**message, "ts": ts})
+                answer = {"ok": True, "channel": message.get("channel"), "ts": ts}
+                self._reply(
+                    200, json.dumps(answer).encode(), {"Content-Type": "application/json"}, raw=True
+                )
+                return
+            on_message(message)
             self._reply(200, b"ok", {"Content-Type": "text/plain"}, raw=True)
 
     return Server(Handler, 0)

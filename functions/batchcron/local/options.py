@@ -9,6 +9,9 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
+LOCAL_SLACK_SIGNING_SECRET = "local-slack-signing-secret"
+LOCAL_SLACK_CHANNEL = "C0LOCAL"
+
 
 class LocalError(RuntimeError):
     """Local mode cannot start (e.g. a port is taken)."""
@@ -24,9 +27,17 @@ class Page(Protocol):
 
 
 Guard = Callable[[], AbstractContextManager[Any]]
-# (region, job log group, guard) -> the page; the guard runs its actions one at a time with the
-# handlers. Handed in by whoever starts local mode (the CLI), so local mode imports no page.
-PageFactory = Callable[[str, str | None, Guard], Page]
+
+
+class PageFactory(Protocol):
+    """(region, job log group, guard) -> the page; the guard runs its actions one at a time
+    with the handlers. `slack_app`: local mode runs in Slack app mode (the page's alert gets
+    working buttons). Handed in by whoever starts local mode (the CLI), so local mode imports
+    no page."""
+
+    def __call__(
+        self, region: str, log_group: str | None, guard: Guard, *, slack_app: bool = False
+    ) -> Page: ...
 
 
 @dataclass(frozen=True)
@@ -43,4 +54,6 @@ class LocalOptions:
     tick_seconds: float = 60.0
     verbose: bool = False
     region: str = "eu-west-2"
+    # Slack app mode against the sink: a bot token, a channel and a signing secret (docs/alerts.md)
+    slack_app: bool = False
     status_page: PageFactory | None = None  # None: the webhook port serves only the webhook

@@ -73,6 +73,8 @@ class Provisioned:
     slack_secret_arn: str
     log_group: str
     stack_name: str = "batchcron-local"
+    slack_bot_token_secret_arn: str = ""
+    slack_signing_secret_arn: str = ""
 
     def environment(self) -> dict[str, str]:
         """The functions' environment, as template.yaml sets it."""
@@ -83,6 +85,8 @@ class Provisioned:
             "GITHUB_WEBHOOK_SECRET_ARN": self.webhook_secret_arn,
             "GITHUB_HOSTS": "github.com",  # the template's default
             "SLACK_WEBHOOK_SECRET_ARN": self.slack_secret_arn,
+            "SLACK_BOT_TOKEN_SECRET_ARN": self.slack_bot_token_secret_arn,
+            "SLACK_SIGNING_SECRET_ARN": self.slack_signing_secret_arn,
             "JOB_LOG_GROUP": self.log_group,
             # Jobs carry batchcron:stack=<this>, which the functions' IAM conditions require.
             "STACK_NAME": self.stack_name,
@@ -95,6 +99,8 @@ def provision(
     prefix: str = "batchcron-local",
     webhook_secret: str = "local-webhook-secret",
     slack_url: str = "unset",
+    slack_bot_token: str = "unset",
+    slack_signing_secret: str = "unset",
 ) -> Provisioned:
     """Create the stack's data plane on the endpoint `session`'s clients reach."""
     template = load_template()
@@ -164,7 +170,23 @@ def provision(
     slack = secrets.create_secret(Name=f"{prefix}/SlackWebhookSecret", SecretString=slack_url)[
         "ARN"
     ]
+    bot_token = secrets.create_secret(
+        Name=f"{prefix}/SlackBotTokenSecret", SecretString=slack_bot_token
+    )["ARN"]
+    signing = secrets.create_secret(
+        Name=f"{prefix}/SlackSigningSecret", SecretString=slack_signing_secret
+    )["ARN"]
     logs = session.client("logs")
     log_group = f"/aws/batch/{prefix}"
     logs.create_log_group(logGroupName=log_group)
-    return Provisioned(table, queue, definition, webhook, slack, log_group, stack_name=prefix)
+    return Provisioned(
+        table,
+        queue,
+        definition,
+        webhook,
+        slack,
+        log_group,
+        stack_name=prefix,
+        slack_bot_token_secret_arn=bot_token,
+        slack_signing_secret_arn=signing,
+    )

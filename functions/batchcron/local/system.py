@@ -122,7 +122,16 @@ class LocalSystem:
         self._point_clients_at(self.endpoint)
 
         self.slack_url = os.environ.get("SLACK_WEBHOOK_URL") or ""
-        if not self.slack_url:
+        if options.slack_app:
+            from batchcron.local.options import LOCAL_SLACK_CHANNEL
+
+            sink = slack_sink(self.view.alert, self.view.slack_call)
+            sink.start()
+            self._cleanup.append(sink.stop)
+            os.environ["SLACK_API_URL"] = f"{sink.url}/api/"
+            os.environ["SLACK_CHANNEL"] = LOCAL_SLACK_CHANNEL
+            self.slack_label = f"Slack app mode, local sink {sink.url} (alerts print here)"
+        elif not self.slack_url:
             sink = slack_sink(self.view.alert)
             sink.start()
             self._cleanup.append(sink.stop)
@@ -177,13 +186,22 @@ class LocalSystem:
         import boto3
 
         from batchcron.adapters import aws, secrets
+        from batchcron.local.options import LOCAL_SLACK_SIGNING_SECRET
         from batchcron.local.provision import provision
         from batchcron.settings import settings
 
         provisioned = provision(
             boto3.session.Session(region_name=self.region),
             webhook_secret=self.options.webhook_secret,
-            slack_url=self.slack_url,
+            slack_url=self.slack_url or "unset",
+            **(
+                {
+                    "slack_bot_token": "xoxb-local",
+                    "slack_signing_secret": LOCAL_SLACK_SIGNING_SECRET,
+                }
+                if self.options.slack_app
+                else {}
+            ),
         )
         os.environ.update(provisioned.environment())
         os.environ["GITHUB_HOSTS"] = ",".join(self.options.github_hosts)
@@ -200,7 +218,11 @@ class LocalSystem:
         from batchcron.settings import settings
 
         factory = self.options.status_page
-        return factory(self.region, settings().job_log_group, serialised) if factory else None
+        if factory is None:
+            return None
+        return factory(
+            self.region, settings().job_log_group, serialised, slack_app=self.options.slack_app
+        )
 
     def _write_state(self) -> None:
         """This instance's state file (by port), and the same state inside the embedded AWS so

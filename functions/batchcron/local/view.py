@@ -107,6 +107,22 @@ class RunView:
         else:
             self.say("Slack alert: " + "\n  ".join(lines))
 
+    def slack_call(self, method: str, args: dict[str, Any]) -> None:
+        """A Web API call in Slack app mode: a thread reply prints indented under its first
+        message, an edit and an ephemeral line say what they are."""
+        if method == "chat.postMessage" and not args.get("thread_ts"):
+            self.alert(args)
+            return
+        lines = slack_text(args)
+        label = {
+            "chat.postMessage": "↳ in thread",
+            "chat.update": "✎ first message edited",
+            "chat.postEphemeral": f"(only {args.get('user', '?')} sees)",
+        }.get(method, method)
+        if method == "chat.postMessage":
+            self.alerts += 1
+        self.say("    " + label + ": " + "\n      ".join(lines or [""]))
+
     def update(self, runs: Sequence[Run]) -> None:
         """New state of the most recent runs; prints each change when not live."""
         changed = []

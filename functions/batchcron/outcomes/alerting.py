@@ -171,8 +171,8 @@ def why(run: Run, alert: Alert) -> str | None:
         case "paused":
             return (
                 f"batchcron paused it (pause_after_failures: {alert.failures}): no scheduled run "
-                f"starts until it is resumed with `batchcron resume {run.job}` or the Resume "
-                "button on its status page."
+                f"starts until it is resumed with `batchcron resume {_escape(run.job)}` or the "
+                "Resume button on its status page."
             )
         case "missed":
             return "It was not started before its starting deadline."
@@ -278,6 +278,57 @@ def message(
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
     fallback = _fit(f"{emoji} {_escape(headline)}", MAX_FALLBACK)
     return {"text": fallback, "blocks": blocks}
+
+
+# Slack app mode: the buttons on a failure alert (POST /slack/actions acts on them; their
+# action_id and block_id are what batchcron.pushes.interaction reads).
+ACTIONS_BLOCK = "batchcron_actions"
+STATUS_BLOCK = "batchcron_status"
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+
+
+def _button(action: str, label: str, job: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action,
+        "text": {"type": "plain_text", "text": label[:MAX_BUTTON_TEXT]},
+        "value": job[:MAX_BUTTON_VALUE],
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def with_buttons(alert_message: Mapping[str, Any], job: str, *, paused: bool) -> dict[str, Any]:
+    """`alert_message` with Re-run, Pause job (Resume job when paused) and Acknowledge."""
+    pause = ("resume", "Resume job") if paused else ("pause", "Pause job")
+    actions = {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK,
+        "elements": [
+            _button("rerun", "Re-run", job, "primary"),
+            _button(*pause, job),
+            _button("ack", "Acknowledge", job),
+        ],
+    }
+    return {**alert_message, "blocks": [*alert_message.get("blocks", []), actions]}
+
+
+def recovered_first(alert_message: Mapping[str, Any], line: str) -> dict[str, Any]:
+    """A streak's first message once it recovered: no buttons, and `line` ("recovered 02:14 by
+    <run>") as its status."""
+    blocks = [
+        block
+        for block in alert_message.get("blocks", [])
+        if block.get("block_id") not in (ACTIONS_BLOCK, STATUS_BLOCK)
+    ]
+    status = {
+        "type": "context",
+        "block_id": STATUS_BLOCK,
+        "elements": [{"type": "mrkdwn", "text": _fit(f":white_check_mark: {_escape(line)}")}],
+    }
+    return {**alert_message, "blocks": [*blocks, status]}
 
 
 def plain_message(text: str) -> dict[str, Any]:

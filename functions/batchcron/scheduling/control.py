@@ -72,9 +72,11 @@ class Control:
         environment: dict[str, str] | None = None,
         now: datetime | None = None,
         force: bool = False,
+        pusher: str | None = None,
     ) -> RunNow:
         """Start a manual run of `job` through the one submit path, with `environment` on top
-        of the catalogue's (its names checked by the caller). ActionError when disabled. A
+        of the catalogue's (its names checked by the caller), `pusher` saying who asked (a Slack
+        user). ActionError when disabled. A
         paused job's run is refused (action `refused`) unless `force`."""
         from batchcron.catalogue.loading import load_catalogue
         from batchcron.scheduling.submit import JobPausedError, Request, run_name
@@ -91,6 +93,7 @@ class Control:
             trigger="manual",
             run_id=run_name(job, moment, precise=True),
             git_ref=ref,
+            pusher=pusher,
             force=force,
         )
         try:

@@ -9,6 +9,9 @@ Items (RunsTable, both kept DELIVERY_TTL after they were last processed, via `ex
 - delivery body  pk=DELIVERYBODY#<sha256 of the body>  sk=DELIVERY
   the (hook id, delivery id) that first brought this exact body. The delivery headers are not
   signed, the body is: the same body under a new X-GitHub-Delivery is a replay.
+- interaction    pk=INTERACTION#<key>  sk=DELIVERY
+  a Slack button press (its trigger_id / action_ts) acted on once; a double click or Slack's
+  retry finds it and does nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +25,22 @@ from batchcron.store.items import ConflictError, _ser
 from batchcron.store.table import Table
 
 DELIVERY_TTL = timedelta(days=8)  # GitHub redeliveries within 7 days stay deduplicated
+INTERACTION_TTL = timedelta(days=1)  # Slack retries an interaction within minutes
 
 
 class DeliveryRecords(Table):
     """The delivery part of RunStore."""
+
+    def claim_interaction(self, key: str, *, now: datetime) -> bool:
+        """Record a Slack interaction as acted on (conditional put): False when it already was."""
+        return self._put_new(
+            {
+                "pk": f"INTERACTION#{key}",
+                "sk": "DELIVERY",
+                "received_at": iso(now),
+                "expires_at": int((now + INTERACTION_TTL).timestamp()),
+            }
+        )
 
     def claim_body(
         self, body_sha256: str, hook_id: str, delivery_id: str, *, now: datetime

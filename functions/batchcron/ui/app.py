@@ -21,8 +21,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from batchcron.models import utcnow
-from batchcron.ui import grid, pages, text
+from batchcron.ui import grid, pages, slack, text
 from batchcron.ui.render import STATIC_TYPES, digest, render, static
+from batchcron.ui.slack import SlackApp
 from batchcron.ui.source import Source
 
 MAX_FORM = 16 * 1024
@@ -108,6 +109,7 @@ class StatusPage:
         who: str = "the status page",
         clock: Callable[[], datetime] = utcnow,
         explain: Callable[[BaseException], str | None] = lambda exc: None,
+        slack: SlackApp | None = None,
     ) -> None:
         self.source = source
         self.port = port
@@ -116,6 +118,7 @@ class StatusPage:
         self.who = who
         self.clock = clock
         self.explain = explain  # errors in words (the CLI's), so the page and the CLI agree
+        self.slack = slack  # local mode in Slack app mode: the alert's buttons press for real
         self._flashes: OrderedDict[str, tuple[bool, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -225,7 +228,7 @@ class StatusPage:
             raise Refused(404, f"no run {run_id!r} of job {job!r}")
         lines, note = self.source.log_tail(run, text.LOG_LINES)
         catalogue = self.source.catalogue()
-        return pages.run_page(
+        context = pages.run_page(
             run,
             catalogue.jobs.get(job),
             lines,
@@ -235,6 +238,77 @@ class StatusPage:
             console_links=self.source.console_links,
             prices=catalogue.prices,
             now=self.clock(),
+        )
+        message = self._slack_message(run, catalogue)
+        context["slack"] = slack.blocks(message) if message else None
+        context["slack_app"] = self.slack is not None
+        return context
+
+    def _slack_message(self, run: Any, catalogue: Any) -> dict[str, Any] | None:
+        """The Slack message the notifier builds for the run's alert (with its buttons in
+        Slack app mode), or None when the run has none."""
+        from batchcron.outcomes.alerting import FAILURE_KINDS, Where, message, with_buttons
+
+        alert = run.alert
+        if alert is None:
+            return None
+        where = Where(region=self.source.region, log_group=self.source.log_group)
+        built = message(run, alert, catalogue.jobs.get(run.job), where, catalogue.prices)
+        if self.slack is not None and alert.kind in FAILURE_KINDS:
+            state = self.source.state(run.job)
+            built = with_buttons(built, run.job, paused=state.paused or alert.kind == "paused")
+        return built
+
+    def _slack_press(self, form: Mapping[str, str]) -> Response:
+        """A button of the run page's alert: the block_actions press Slack would send, signed
+        with local mode's signing secret and POSTed to its `/slack/actions` over HTTP (the
+        handler's own code path), then back to the run page with what it answered."""
+        import urllib.error
+        import urllib.request
+
+        if self.slack is None:
+            raise Refused(404, "the alert's buttons work in Slack app mode only (--slack-app)")
+        job, run_id = form.get("job", ""), form.get("run_id", "")
+        action_id = form.get("action_id", "")
+        run = self.source.run(job, run_id)
+        if run is None:
+            raise Refused(404, f"no run {run_id!r} of job {job!r}")
+        built = self._slack_message(run, self.source.catalogue())
+        buttons = [
+            button
+            for block in (slack.blocks(built) if built else [])
+            if block["type"] == "actions"
+            for button in block["buttons"]
+        ]
+        if not any(button["action_id"] == action_id for button in buttons):
+            raise Refused(400, f"the alert has no button {action_id!r}")
+        state = self.source.state(job)
+        now = self.clock().timestamp()
+        body = slack.press(
+            built or {},
+            action_id=action_id,
+            value=job,
+            channel=state.slack_thread_channel or self.slack.channel,
+            message_ts=state.slack_thread_ts,
+            response_url=self.slack.response_url,
+            now=now,
+        )
+        headers = slack.signed_headers(self.slack.signing_secret, body, int(now))
+        call = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/slack/actions", data=body, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(call, timeout=30) as answer:  # our own port
+                result = json.loads(answer.read() or b"{}")
+            ok, said = True, str(result.get("result") or "done")
+        except urllib.error.HTTPError as exc:
+            ok, said = False, f"/slack/actions answered {exc.code}: {exc.read()[:300]!r}"
+        except (OSError, ValueError) as exc:
+            ok, said = False, f"/slack/actions did not answer: {exc}"
+        query = self._flash(ok, f"Slack {action_id}: {said}")
+        back = text.run_href(job, run_id)
+        return Response(
+            303, b"", "text/plain; charset=utf-8", {"Location": f"{back}?{urlencode(query)}"}
         )
 
     def _api_runs(self, request: Request) -> Response:
@@ -276,6 +350,8 @@ class StatusPage:
 
         form = _form(request.body)
         action = request.path.removeprefix("/actions/")
+        if action == "slack":  # not under the guard: the handler it calls takes it
+            return self._slack_press(form)
         job = form.get("job", "")
         try:
             with self.guard():

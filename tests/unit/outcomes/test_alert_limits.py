@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcron.models import Alert, Attempt, Run, Status, bound_text, bounded_key
-from batchcron.outcomes.alerting import Where, message, texts
+from batchcron.outcomes.alerting import Where, message, recovered_first, texts, with_buttons
+from batchcron.pushes.buttons import updated
+from batchcron.pushes.interaction import Interaction
 from tests.fault_injection.fake_slack import over_limits
 
 KINDS = ["failed", "still_failing", "recovered", "stuck", "missed", "submit_failed", "skipped"]
@@ -153,3 +155,52 @@ def test_bounded_key_is_short_readable_and_unique() -> None:
     assert bounded_key("nightly") == "nightly"
     a, b = bounded_key("r" * 3000 + "a"), bounded_key("r" * 3000 + "b")
     assert a != b and a.startswith("rrrr") and len(a.encode()) <= 100 and len(b) <= 100
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    run=runs(),
+    kind=st.sampled_from(["failed", "still_failing", "stuck", "paused", "recovered"]),
+    failures=st.integers(0, 10**6),
+    paused=st.booleans(),
+    later_run=nasty_text(300),
+)
+def test_app_mode_messages_buttons_and_edits_are_within_limits(
+    run: Run, kind: str, failures: int, paused: bool, later_run: str
+) -> None:
+    """Slack app mode: a failure alert with its buttons, a thread reply, the first message
+    edited on recovery."""
+    built = message(run, Alert(kind=kind, failures=failures), None, Where("eu-west-2"))
+    first = with_buttons(built, run.job, paused=paused)
+    _check(first)
+    [actions] = [block for block in first["blocks"] if block["type"] == "actions"]
+    assert [button["action_id"] for button in actions["elements"]] == [
+        "rerun",
+        "resume" if paused else "pause",
+        "ack",
+    ]
+    _check(recovered_first(first, f"recovered 02:14 by {later_run}"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    run=runs(),
+    names=st.lists(nasty_text(300), min_size=1, max_size=12),
+    action=st.sampled_from(["rerun", "pause", "resume", "ack"]),
+)
+def test_a_message_after_any_number_of_button_presses_is_within_limits(
+    run: Run, names: list[str], action: str
+) -> None:
+    """Each press adds a "who did what" line (user names from Slack, escaped); however many
+    there are, the message stays within the limits and pings nobody."""
+    shown: dict[str, Any] = with_buttons(
+        message(run, Alert(kind="failed", failures=1), None, Where("eu-west-2")),
+        run.job,
+        paused=False,
+    )
+    for name in names:
+        press = Interaction(
+            action, run.job, "U1", name, "t#a", "https://hooks.slack.com/x", None, None, shown
+        )
+        shown = updated(press, f"{action} by @{name}")
+        _check(shown)

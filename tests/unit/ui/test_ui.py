@@ -474,6 +474,8 @@ def test_responses_forbid_framing_and_inline_script(source: FakeSource) -> None:
         ("GET", "/?status=FAILED", False),
         ("GET", "/jobs/parish", False),
         ("POST", "/actions/run", False),
+        ("POST", "/slack/actions", True),
+        ("GET", "/slack/actions", False),
     ],
 )
 def test_local_mode_routes_the_webhook_to_its_handler_and_the_rest_to_the_page(
