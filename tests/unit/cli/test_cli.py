@@ -14,7 +14,7 @@ import pytest
 
 from batchcron.adapters import terminal as output
 from batchcron.cli import main
-from batchcron.models import Run, Status, iso
+from batchcron.models import Run, Status, iso, set_clock
 
 
 @pytest.fixture(autouse=True)
@@ -242,12 +242,26 @@ def test_backfill_runs_each_missed_slot_once(
     assert len(batch_jobs(aws_env)) == 3
 
 
+# Backfills are dated from a pinned instant, never from today's (2027-03-04, mid-afternoon).
+BACKFILL_NOW = datetime(2027, 3, 4, 15, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def backfill_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one clock at BACKFILL_NOW through the CLI (which puts a deployed target on real
+    time when it activates it: that reset is what this stops)."""
+    from batchcron import models
+
+    set_clock(BACKFILL_NOW)
+    monkeypatch.setattr(models, "set_clock_offset", lambda offset: None)
+
+
 def test_backfill_window_is_closed_at_both_ends_and_runs_carry_trigger_backfill(
-    aws_env: Any, capsys: pytest.CaptureFixture[str]
+    aws_env: Any, backfill_clock: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from batchcron.wiring import store
 
-    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    day = (BACKFILL_NOW - timedelta(days=3)).date()
     since, until = day.isoformat(), f"{day + timedelta(days=1)}T00:00Z"
     code, out, _ = run_cli(
         capsys, "backfill", "local-authority-district", "--since", since, "--until", until
@@ -257,20 +271,19 @@ def test_backfill_window_is_closed_at_both_ends_and_runs_carry_trigger_backfill(
     next_stamp = (day + timedelta(days=1)).strftime("%Y%m%d")
     assert f"local-authority-district-{stamp}T000000" in out  # the midnight a user means
     assert f"local-authority-district-{next_stamp}T000000" in out
-    assert out.count("submitted") == 2
+    # the table's rows, not the log lines that also say "run submitted"
+    assert sum(line.split("\t")[2:3] == ["submitted"] for line in out.splitlines()) == 2
     runs = store().runs_for_job("local-authority-district")
     assert {run.trigger for run in runs} == {"backfill"}
     assert {job["tags"]["batchcron:trigger"] for job in batch_jobs(aws_env)} == {"backfill"}
 
 
 def test_backfill_and_the_scheduler_run_a_slot_exactly_once(
-    aws_env: Any, capsys: pytest.CaptureFixture[str]
+    aws_env: Any, backfill_clock: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from batchcron.wiring import dispatcher
 
-    midnight = datetime.combine(
-        (datetime.now(UTC) - timedelta(days=1)).date(), datetime.min.time(), UTC
-    )
+    midnight = datetime.combine((BACKFILL_NOW - timedelta(days=1)).date(), datetime.min.time(), UTC)
     # The scheduler ran the slot; a backfill over it leaves it alone
     job = "local-authority-district"
     dispatcher().tick(midnight, replay_from=midnight - timedelta(minutes=1), only_job=job)
