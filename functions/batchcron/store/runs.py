@@ -159,6 +159,20 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords, ChildRuns):
         )
         return Run.model_validate(items[0]) if items else None
 
+    def run_by_id(self, run_id: str) -> Run | None:
+        """The run with this id, whatever job it is stored under (a foreign run's id does not
+        name its job): the ByTime index's runs filtered by id, paged until found. For the CLI,
+        which takes any id `batchcron runs` prints; handlers know the job and use get_run."""
+        items = self._query(
+            limit=1,
+            IndexName="ByTime",
+            KeyConditionExpression="gsi1pk = :run",
+            FilterExpression="run_id = :id",
+            ExpressionAttributeValues=_ser({":run": "RUN", ":id": run_id}),
+            ScanIndexForward=False,
+        )
+        return Run.model_validate(items[0]) if items else None
+
     def outbox(
         self, until: datetime | None = None, limit: int = 200, *, queue: str = OUTBOX
     ) -> list[Run]:
