@@ -180,6 +180,17 @@ def read_catalogue() -> Any:
 
 def find_run(run_id: str) -> Any:
     """The run with this run id (or Batch job id); UsageError naming what was tried."""
+    run = lookup_run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id!r} (give a run id from `batchcron runs`)")
+    return run
+
+
+def lookup_run(run_id: str, *, any_job: bool = True) -> Any:
+    """The run with this run id or Batch job id, else None. A batchcron run id names its job
+    (one GetItem); any other id `batchcron runs` prints (a foreign run's, such as
+    `reprocess-parish-abcdef12`, stored under another job) is looked up by id across jobs
+    (`any_job`; it reads the time index until found)."""
     from batchcron.scheduling.submit import job_of_run
     from batchcron.wiring import store
 
@@ -187,8 +198,8 @@ def find_run(run_id: str) -> Any:
     run = runs_store.get_run(job_of_run(run_id), run_id)
     if run is None:
         run = runs_store.run_by_batch_job_id(run_id)
-    if run is None:
-        raise UsageError(f"no run {run_id!r} (give a run id from `batchcron runs`)")
+    if run is None and any_job:
+        run = runs_store.run_by_id(run_id)
     return run
 
 

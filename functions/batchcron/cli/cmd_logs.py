@@ -10,7 +10,7 @@ import click
 from rich.text import Text
 
 from batchcron.adapters import terminal
-from batchcron.cli.app import UsageError, cli, connect, find_run, target_options
+from batchcron.cli.app import UsageError, cli, connect, lookup_run, target_options
 from batchcron.cli.target import TargetOptions
 
 
@@ -27,6 +27,7 @@ def logs(target: TargetOptions, name: str, follow: bool) -> int:
     """Print a run's CloudWatch log stream (for a JOB: its latest run's)."""
     from batchcron.adapters.joblogs import JobLogs, NoLogStreamError
     from batchcron.settings import settings
+    from batchcron.wiring import store
 
     resolved = connect(target)
     run = run_or_latest(name)
@@ -79,19 +80,21 @@ def logs(target: TargetOptions, name: str, follow: bool) -> int:
             )
             waiting_said = True
         time.sleep(2)
-        run = find_run(run.run_id)
+        run = store().get_run(run.job, run.run_id) or run  # its job is known by now
 
 
 def run_or_latest(name: str) -> Any:
     """The run `name` names, else the latest run of the job `name` (catalogued or not)."""
     from batchcron.wiring import store
 
-    try:
-        return find_run(name)
-    except UsageError:
-        latest = next(iter(store().runs_for_job(name, limit=1)), None)
-        if latest is not None:
-            return latest
+    # A job's latest run before the look-up across jobs, which reads the time index.
+    run = lookup_run(name, any_job=False)
+    if run is None:
+        run = next(iter(store().runs_for_job(name, limit=1)), None)
+    if run is None:
+        run = lookup_run(name)
+    if run is None:
         raise UsageError(
             f"no run or job {name!r} with runs (give a run id or job name from `batchcron runs`)"
-        ) from None
+        )
+    return run

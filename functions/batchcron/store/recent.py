@@ -90,8 +90,7 @@ def recent_item(job: str, items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         **recent_key(job),
         "gsi1pk": "RECENT",
-        "gsi1sk": job,
-        "job": job,
+        "gsi1sk": job,  # no `job` attribute: the ByJobTime index holds runs only
         "ver": 1,
         "cells": encode_cells({str(item["run_id"]): run_cell(item) for item in items}),
     }
@@ -126,7 +125,7 @@ class RecentRuns(Table):
             try:
                 self._update(
                     recent_key(job),
-                    set_={"cells": encode_cells(cells)},
+                    set_={"cells": encode_cells(cells), "job": None},  # None: REMOVE
                     add={"ver": 1},
                     condition="#ver = :seen",
                     values={":seen": current.get("ver")},
@@ -185,7 +184,7 @@ class RecentRuns(Table):
         try:
             self._update(
                 recent_key(job),
-                set_={"cells": item["cells"]},
+                set_={"cells": item["cells"], "job": None},
                 add={"ver": 1},
                 condition="#ver = :seen",
                 values={":seen": replacing},

@@ -1,13 +1,14 @@
 """The run store: one DynamoDB table (single-table design; see docs/run-store.md).
 
 Items
-- run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>
+- run            pk=JOB#<job>  sk=RUN#<run id>   gsi1pk=RUN   gsi1sk=<created>#<run id>, job
 - job state      pk=JOB#<job>  sk=STATE          gsi1pk=STATE gsi1sk=<job>   (state.py)
 - newest runs    pk=JOB#<job>  sk=RECENT         gsi1pk=RECENT gsi1sk=<job>  (recent.py)
 - watermark      pk=META       sk=WATERMARK
 - delivery       pk=DELIVERY#<hook>#<delivery id>  sk=DELIVERY   (webhook dedup, TTL;
 - delivery body  pk=DELIVERYBODY#<sha256>          sk=DELIVERY    see deliveries.py)
-Indexes: ByTime (gsi1pk, gsi1sk), ByJobTime (job, gsi1sk: one job's runs by time),
+Indexes: ByTime (gsi1pk, gsi1sk), ByJobTime (job, gsi1sk: one job's runs by time; sparse,
+only run items carry `job`),
 ByBatchJobId (batch_job_id), Outbox (outbox_pk, outbox_sk):
 runs with work left for a later tick, in two queues so a backlog of alerts never delays a
 re-drive: outbox_pk=TODO (re-drive a claim, retry a submit; an alert on it is sent after) and
@@ -114,18 +115,17 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords, ChildRuns):
 
     def runs_for_job(self, job: str, limit: int = 20) -> list[Run]:
         """Runs of one job, newest first by when they were created (the ByJobTime index:
-        `gsi1sk` is `<created>#<run id>`; the job's other items sort after every time)."""
+        `gsi1sk` is `<created>#<run id>`). The index is sparse: only run items carry `job`,
+        so whatever a job is called, nothing but its runs can sort first."""
         items = self._query(
             limit=limit,
             IndexName="ByJobTime",
-            KeyConditionExpression="#job = :job AND gsi1sk < :end",
+            KeyConditionExpression="#job = :job",
             ExpressionAttributeNames={"#job": "job"},
-            ExpressionAttributeValues=_ser({":job": job, ":end": ":"}),
+            ExpressionAttributeValues=_ser({":job": job}),
             ScanIndexForward=False,
         )
-        return [
-            Run.model_validate(item) for item in items if str(item.get("sk", "")).startswith("RUN#")
-        ]
+        return [Run.model_validate(item) for item in items]
 
     def recent_runs(self, limit: int = 20) -> list[Run]:
         """Runs of every job, newest first."""
@@ -156,6 +156,20 @@ class RunStore(JobStates, RecentRuns, DeliveryRecords, ChildRuns):
             IndexName="ByBatchJobId",
             KeyConditionExpression="batch_job_id = :id",
             ExpressionAttributeValues=_ser({":id": batch_job_id}),
+        )
+        return Run.model_validate(items[0]) if items else None
+
+    def run_by_id(self, run_id: str) -> Run | None:
+        """The run with this id, whatever job it is stored under (a foreign run's id does not
+        name its job): the ByTime index's runs filtered by id, paged until found. For the CLI,
+        which takes any id `batchcron runs` prints; handlers know the job and use get_run."""
+        items = self._query(
+            limit=1,
+            IndexName="ByTime",
+            KeyConditionExpression="gsi1pk = :run",
+            FilterExpression="run_id = :id",
+            ExpressionAttributeValues=_ser({":run": "RUN", ":id": run_id}),
+            ScanIndexForward=False,
         )
         return Run.model_validate(items[0]) if items else None
 

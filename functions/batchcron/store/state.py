@@ -58,7 +58,9 @@ class JobStates(Table):
         values: Mapping[str, Any] | None = None,
     ) -> JobState:
         """Upsert a job's state; returns the new state. ConflictError when `condition` fails."""
-        fields = {"job": job, "gsi1pk": "STATE", "gsi1sk": job}
+        # No `job` attribute: the ByJobTime index (job, gsi1sk) holds runs only. Set to None it
+        # is removed from items written before that.
+        fields = {"job": None, "gsi1pk": "STATE", "gsi1sk": job}
         fields.update({key: _plain(value) for key, value in (changes or {}).items()})
         item = self._update(
             state_key(job),
@@ -98,7 +100,7 @@ class JobStates(Table):
             "#outcome_at": "last_failure_at" if failed else "last_success_at",
         }
         values: dict[str, Any] = {
-            ":job": job,
+            ":job": job,  # gsi1sk
             ":state": "STATE",
             ":run": run_id,
             ":zero": 0,
@@ -106,7 +108,6 @@ class JobStates(Table):
             ":at": finished_at,
         }
         sets = [
-            "#job = :job",
             "#gsi1pk = :state",
             "#gsi1sk = :job",
             "#counted = :run",
@@ -142,11 +143,12 @@ class JobStates(Table):
         release["#active_since"] = "active_since"
 
         def attempt(clear_active: bool) -> dict[str, Any]:
-            expression = "SET " + ", ".join(sets)
+            # REMOVE #job: the ByJobTime index holds runs only (items from before lose it).
+            expression = "SET " + ", ".join(sets) + " REMOVE #job"
             condition = once
             attribute_names = dict(names)
             if clear_active:
-                expression += " REMOVE #active, #active_job, #active_since"
+                expression += ", #active, #active_job, #active_since"
                 condition += " AND #active = :run"
                 attribute_names.update(release)
             response = self.client.update_item(

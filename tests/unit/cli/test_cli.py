@@ -509,6 +509,73 @@ def test_logs_follow_waits_for_the_stream_until_the_run_ends(
     assert "no logs" not in out
 
 
+# --- foreign runs: every command that takes a run id takes theirs ------------------------------
+
+FOREIGN_AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def foreign_runs(aws_env: Any) -> dict[str, str]:
+    """A hand-submitted job recorded under its catalogue job (`reprocess-parish-<8>`, which
+    names no job), and a job forging batchcron's tags under `<job>-foreign`; both RUNNING on a
+    real (moto) Batch job with a log stream. Run id -> job."""
+    from batchcron.adapters.joblogs import JobLogs
+
+    client = boto3.client("batch")
+    made: dict[str, str] = {}
+    for job, name in (("parish", "reprocess-parish"), ("parish-foreign", "parish-20260302T093000")):
+        batch_id = client.submit_job(
+            jobName=name, jobQueue=aws_env.job_queue, jobDefinition=aws_env.job_definition
+        )["jobId"]
+        run_id = f"{name}-{batch_id[:8]}"
+        stream = f"def/default/{batch_id}"
+        # CloudWatch (and moto) refuse events older than 14 days: the line is stamped now.
+        written = int(datetime.now(UTC).timestamp() * 1000)
+        JobLogs(boto3.client("logs")).write(aws_env.log_group, stream, [(written, f"{name}: done")])
+        record_run(
+            job,
+            run_id,
+            Status.RUNNING,
+            FOREIGN_AT,
+            foreign=True,
+            batch_job_id=batch_id,
+            log_stream=stream,
+        )
+        made[run_id] = job
+    return made
+
+
+def test_show_logs_and_cancel_find_a_foreign_run_that_runs_prints(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = foreign_runs(aws_env)
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    printed = {run["run_id"]: run["job"] for run in json.loads(out)}
+    assert printed == made
+    for run_id, job in made.items():
+        code, out, _ = run_cli(capsys, "show", run_id, "--json")
+        assert code == 0
+        shown = json.loads(out)
+        assert (shown["run_id"], shown["job"]) == (run_id, job)
+        code, out, _ = run_cli(capsys, "logs", run_id)
+        assert code == 0
+        assert f"{run_id.rsplit('-', 1)[0]}: done" in out
+        code, out, _ = run_cli(capsys, "cancel", run_id)
+        assert code == 0
+        assert f"cancel requested for {run_id}" in out
+    reasons = {job["jobName"]: job["statusReason"] for job in batch_jobs(aws_env)}
+    assert all(reason.startswith("batchcron: cancelled by") for reason in reasons.values())
+
+
+def test_an_unknown_run_id_is_still_a_usage_error_after_the_look_up_across_jobs(
+    aws_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    foreign_runs(aws_env)
+    for command in ("show", "cancel"):
+        code, _, err = run_cli(capsys, command, "reprocess-parish-00000000")
+        assert code == 1
+        assert "no run 'reprocess-parish-00000000'" in err
+
+
 # --- push ----------------------------------------------------------------------------------------
 
 
