@@ -239,7 +239,7 @@ def message(
         cost = run_cost(run, job, region=where.region, settings=prices)
         if cost is not None:
             tried = f", {cost.attempts} attempts" if cost.attempts > 1 else ""
-            fields.append(("Cost", f"{cost_text(cost.usd)} (estimate{tried})"))
+            fields.append(("Cost", f"{_escape(cost_text(cost.usd))} (estimate{tried})"))
     fields.append(("Run", f"`{_fit(_escape(run.run_id), 500)}`"))
 
     header = _fit(_escape(headline), MAX_HEADER)

@@ -192,3 +192,15 @@ def test_a_failure_alert_says_what_the_failed_run_cost() -> None:
 
     assert "*Cost*\n$0.067 (estimate, 2 attempts)" in failed
     assert "Cost" not in recovered
+
+
+def test_a_cost_under_a_tenth_of_a_cent_is_escaped_for_slack() -> None:
+    from batchcron.models import Alert
+    from batchcron.outcomes.alerting import Where, message, texts
+
+    # Given a failed run of two seconds: "<$0.001", whose "<" Slack would read as a link's start
+    run = finished(("2026-12-01T05:00:00.000Z", "2026-12-01T05:00:02.000Z"), status=Status.FAILED)
+
+    failed = texts(message(run, Alert(kind="failed", failures=1), builder(), Where("eu-west-2")))
+
+    assert "*Cost*\n&lt;$0.001 (estimate)" in failed
