@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from batchcron.models import Run, Status
+from batchcron.models import Status
 from tests.integration.outcomes.test_job_state import World, slack, world
+from tests.integration.outcomes.test_trust_and_children import claimed
 
 __all__ = ["slack", "world"]  # the fixtures, shared
 
@@ -43,17 +44,7 @@ def test_the_documented_event_of_a_job_batchcron_did_not_submit_is_a_foreign_run
 def test_the_documented_event_as_batchcrons_own_job_moves_its_run(world: World) -> None:
     # Given parish's run, submitted by batchcron as the sample's Batch job
     run_id = "parish-20260101T000000"
-    world.store.claim_run(
-        Run(
-            job="parish",
-            run_id=run_id,
-            trigger="schedule",
-            status=Status.SUBMITTED,
-            created_at="2026-01-01T00:00:00.000Z",
-            batch_job_id=JOB_ID,
-            max_attempts=2,
-        )
-    )
+    claimed(world, run_id, JOB_ID)
     event: dict[str, Any] = copy.deepcopy(SAMPLE)
     event["detail"]["tags"].update(
         {"batchcron:job": "parish", "batchcron:run-id": run_id, "batchcron:trigger": "schedule"}
