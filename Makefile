@@ -61,11 +61,14 @@ $(CHECKOV):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov>=3.3,<3.4'
+	@# an install cut short can leave the package recorded but its command gone: put it back
+	test -x $@ || $(CHECKOV_VENV)/bin/python -m pip install -q --force-reinstall --no-deps 'checkov>=3.3,<3.4'
 
 $(SAM):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install -q 'aws-sam-cli>=1.120'
+	test -x $@ || $(SAM_VENV)/bin/python -m pip install -q --force-reinstall --no-deps 'aws-sam-cli>=1.120'
 
 venv: $(STAMP) ## create .venv with everything installed
 
