@@ -13,10 +13,12 @@ import boto3
 import pytest
 
 from batchcron.models import set_clock_offset
+from tests import shared_models
 
 # moto's EC2 backend loads ~5,000 sample AMIs (with a volume each) whenever it is created or
 # reset, which is most of an `aws_env` set-up and tear-down; nothing here uses an AMI.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+shared_models.install()  # each service model parsed once per process, not once per test
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
