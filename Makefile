@@ -128,7 +128,7 @@ CALL_RECORDINGS := .aws-sam/call-recordings
 pytest: $(STAMP)
 	rm -rf $(CALL_RECORDINGS)
 	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest -n $(WORKERS) $(PARALLEL_SUITES)
-	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest tests/permissions tests/e2e
+	BATCHCRON_CALL_RECORDINGS='$(CALL_RECORDINGS)' $(BIN)/pytest -n $(WORKERS) tests/permissions tests/e2e
 
 shell-test: $(STAMP) ## bats tests for batch_image scripts
 	@if ls tests/batch_image/*.bats >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/bats tests/batch_image; fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,9 +36,21 @@ def batchcron() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free now that no other test process can be handed: each pytest-xdist worker draws
+    from its own slice of 20000-31999, below Linux's ephemeral range (32768-60999), where the
+    kernel's own `bind(0)` choices for every other socket fall."""
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    mine = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    width = 12000 // workers
+    low = 20000 + mine * width
+    while True:
+        port = random.SystemRandom().randrange(low, low + width)  # seeded tests leave it alone
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def port_is_free(port: int) -> bool:
