@@ -30,7 +30,8 @@ REPLAY ?= 24h
 NOW ?=
 RUN_ARGS ?=
 # pytest-xdist workers for the suites that are safe in parallel (unit, integration, fault
-# injection: each worker has its own in-process moto); the e2e tests run alone.
+# injection: each worker has its own in-process moto); then permissions and e2e, also on every core
+# (each local mode on ports of its worker's own range).
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PARALLEL_SUITES := tests/unit tests/integration tests/realworld tests/fault_injection
 # The calendar instants `make test` runs (year end, UK spring forward); `make calendar` runs all.
@@ -151,6 +152,15 @@ build: $(SAM) catalogue ## sam build (needs python3.12 on PATH), then the functi
 	@if python3.12 -c 'import sys' >/dev/null 2>&1 && ls -d .aws-sam/build/*Function >/dev/null 2>&1; then \
 		$(BYTECODE) .aws-sam/build/*Function; \
 	else echo "functions built without bytecode (no python3.12, or no .aws-sam/build/*Function)"; fi
+
+# pyenv's python3.12 shim answers only when a 3.12 is among the selected versions (these machines
+# select 3.11 alone): then build and build-check select the newest installed 3.12 beside it.
+PY312_PYENV := $(shell python3.12 -c '' 2>/dev/null || { command -v pyenv >/dev/null && \
+	v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.[0-9]+$$' | tail -1) && [ -n "$$v" ] && \
+	echo "$$(pyenv version-name 2>/dev/null | tr -d '[:space:]'):$$v"; } || true)
+ifneq ($(PY312_PYENV),)
+build build-check: export PYENV_VERSION := $(PY312_PYENV)
+endif
 
 # In `make test` (CI): about 55 s with an empty cache, 27 s cached, measured on 2 shared cores.
 build-check: $(SAM) catalogue ## sam build into .aws-sam/check (skipped, saying why, without a working python3.12)
