@@ -31,7 +31,7 @@ NOW ?=
 RUN_ARGS ?=
 # pytest-xdist workers for the suites that are safe in parallel (unit, integration, fault
 # injection: each worker has its own in-process moto); then permissions and e2e, one at a time (on
-# two workers one e2e run in 4 failed: their local modes' timing shares the cores).
+# two workers one e2e run in 5 failed: their local modes' timing shares the cores).
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 PARALLEL_SUITES := tests/unit tests/integration tests/realworld tests/fault_injection
 # The calendar instants `make test` runs (year end, UK spring forward); `make calendar` runs all.
